@@ -1,0 +1,95 @@
+# The entry points people type. `make run` and `make test` work on a fresh Debian 12
+# machine: they install what is missing (apt packages, a .venv with the package built
+# from source), build, and then serve or test.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := build
+CPP_BUILD := $(BUILD)/cpp
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_SECONDS ?= 300
+
+# Debian packages the build, the tests and the benchmarks need.
+APT_PACKAGES := g++ pkg-config liburing-dev libboost-test-dev clang libclang-rt-14-dev curl wrk
+BENCH_APT_PACKAGES := nginx-light
+
+CMAKE := $(VENV)/bin/cmake
+CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
+
+.PHONY: all apt-deps deps run test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core clean
+
+all: install build-cpp
+
+# ---- set-up ---------------------------------------------------------------------------
+
+# Checks with dpkg first, so it costs nothing once everything is there.
+apt-deps:
+	@.ci/apt-install $(APT_PACKAGES)
+
+deps: apt-deps $(VENV)/.deps
+
+$(VENV)/.deps: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.22" ninja
+	$(PY) -m pip install --quiet "pytest>=8" "httpx>=0.27"
+	@touch $@
+
+# The package, built from source into the venv (incremental: see build-dir in pyproject).
+install: deps
+	$(PY) -m pip install --quiet --no-build-isolation .
+
+# ---- C++ ------------------------------------------------------------------------------
+
+$(CPP_BUILD)/build.ninja: CMakeLists.txt | deps
+	$(CMAKE) -S . -B $(CPP_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	    -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_TESTS=ON -DDBRIDGE_BUILD_TOOLS=ON
+
+build-cpp: $(CPP_BUILD)/build.ninja
+	$(CMAKE) --build $(CPP_BUILD)
+
+test-cpp: build-cpp
+	$(CPP_BUILD)/dbridge_unit_tests --report_level=short --color_output=no
+	$(CPP_BUILD)/dbridge_reactor_tests --report_level=short --color_output=no
+
+# ---- Python ---------------------------------------------------------------------------
+
+test-python: install build-cpp
+	DBRIDGE_RESPONDER=$(abspath $(CPP_BUILD)/dbridge-responder) $(PY) -m pytest tests/python
+
+# ---- the two commands -----------------------------------------------------------------
+
+test: test-cpp test-python
+
+# Serves the C-only responder on 127.0.0.1:8000 until the ASGI shim (issue 3) serves
+# examples/ instead.
+run: install build-cpp
+	$(CPP_BUILD)/dbridge-responder --host 127.0.0.1 --port 8000
+
+# ---- fuzzing (clang, libFuzzer, ASan/UBSan) -------------------------------------------
+
+$(FUZZ_BUILD)/build.ninja: CMakeLists.txt | deps
+	CXX=clang++ $(CMAKE) -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_FUZZ=ON
+
+# `make fuzz` runs each target for FUZZ_SECONDS (default 5 minutes); new inputs go to a
+# scratch corpus so the seeds in the repo stay hand-written.
+fuzz: $(FUZZ_BUILD)/build.ninja
+	$(CMAKE) --build $(FUZZ_BUILD) --target fuzz_request_parser
+	mkdir -p $(FUZZ_BUILD)/corpus/request_parser $(FUZZ_BUILD)/artifacts
+	$(FUZZ_BUILD)/fuzz_request_parser -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
+	    $(FUZZ_BUILD)/corpus/request_parser tests/fuzz/corpus/request_parser
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=30
+
+# ---- benchmarks -----------------------------------------------------------------------
+
+bench-core: build-cpp
+	@.ci/apt-install $(BENCH_APT_PACKAGES)
+	$(PY) load/bench_core.py --responder $(CPP_BUILD)/dbridge-responder
+
+clean:
+	rm -rf $(BUILD) $(VENV)
