@@ -17,7 +17,7 @@ BENCH_APT_PACKAGES := nginx-light
 CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
-.PHONY: all apt-deps deps run test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core clean
+.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core clean
 
 all: install build-cpp
 
@@ -33,12 +33,12 @@ $(VENV)/.deps: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.22" ninja
-	$(PY) -m pip install --quiet "pytest>=8" "httpx>=0.27"
 	@touch $@
 
-# The package, built from source into the venv (incremental: see build-dir in pyproject).
+# The package, built from source into the venv (incremental: see build-dir in pyproject),
+# with the test dependencies (pytest, httpx, FastAPI, uvicorn to compare with).
 install: deps
-	$(PY) -m pip install --quiet --no-build-isolation .
+	$(PY) -m pip install --quiet --no-build-isolation ".[test]"
 
 # ---- C++ ------------------------------------------------------------------------------
 
@@ -62,9 +62,12 @@ test-python: install build-cpp
 
 test: test-cpp test-python
 
-# Serves the C-only responder on 127.0.0.1:8000 until the ASGI shim (issue 3) serves
-# examples/ instead.
-run: install build-cpp
+# Serves the example FastAPI app on 127.0.0.1:8000.
+run: install
+	$(VENV)/bin/dbridge-asgi main:app --app-dir examples/hello --host 127.0.0.1 --port 8000
+
+# The C-only responder on the same port: the floor the benchmarks quote.
+run-responder: build-cpp
 	$(CPP_BUILD)/dbridge-responder --host 127.0.0.1 --port 8000
 
 # ---- fuzzing (clang, libFuzzer, ASan/UBSan) -------------------------------------------

@@ -1,14 +1,27 @@
-// dbridge_asgi._core: the C++ side of the package. For now it reports on the core
-// (version, which I/O backends this machine allows); the ASGI shim grows here.
+// dbridge_asgi._core: the C++ side of the package. Worker (one loop thread's server)
+// is bound with pybind11, which is fine for calls made once per loop iteration; the
+// per-request objects (Exchange, the ready awaitable) are raw C-API types.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include "exchange.h"
+#include "interned.h"
 #include "io/reactor.h"
+#include "ready_awaitable.h"
+#include "worker.h"
 
 namespace py = pybind11;
+using dbridge::asgi::worker;
+using dbridge::asgi::worker_options;
 
 PYBIND11_MODULE(_core, m) {
-    m.doc() = "dbridge-asgi core: io_uring/epoll reactor and HTTP/1.1 engine";
+    m.doc() = "dbridge-asgi core: io_uring/epoll reactor, HTTP/1.1 engine and the ASGI shim";
     m.attr("__version__") = DBRIDGE_VERSION;
+
+    if (!dbridge::asgi::interned_init() || !dbridge::asgi::ready_awaitable_init(m.ptr()) ||
+        !dbridge::asgi::exchange_type_init(m.ptr())) {
+        throw py::error_already_set();
+    }
 
     m.def(
         "probe_io",
@@ -35,4 +48,70 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("choice") = "auto",
         "Create a reactor as --io CHOICE would and return (backend, reason it was chosen).");
+
+    py::class_<worker>(m, "Worker")
+        .def(py::init([](py::object app, py::object loop, py::object run_asgi, const std::string& io,
+                         const std::string& root_path, py::object state, py::object access_log,
+                         double keep_alive_timeout, double header_timeout, std::size_t limit_request_line,
+                         std::size_t limit_request_fields, std::size_t limit_request_field_size,
+                         std::uint64_t max_body_size, bool server_header, bool date_header,
+                         std::vector<std::pair<py::bytes, py::bytes>> default_headers,
+                         std::size_t limit_concurrency, py::object warn, const std::string& scheme) {
+                 worker_options o;
+                 o.io = io;
+                 o.root_path = root_path;
+                 o.scheme = scheme;
+                 o.keep_alive_timeout = keep_alive_timeout;
+                 o.header_timeout = header_timeout;
+                 o.limit_request_line = limit_request_line;
+                 o.limit_request_fields = limit_request_fields;
+                 o.limit_request_field_size = limit_request_field_size;
+                 o.max_body_size = max_body_size;
+                 o.server_header = server_header;
+                 o.date_header = date_header;
+                 for (auto& [name, value] : default_headers) {
+                     o.default_headers.emplace_back(std::string(name), std::string(value));
+                 }
+                 o.limit_concurrency = limit_concurrency;
+                 return new worker(app.ptr(), loop.ptr(), run_asgi.ptr(), state.ptr(), access_log.ptr(), warn.ptr(),
+                                   o);
+             }),
+             py::arg("app"), py::arg("loop"), py::arg("run_asgi"), py::arg("io") = "auto",
+             py::arg("root_path") = "", py::arg("state") = py::none(), py::arg("access_log") = py::none(),
+             py::arg("keep_alive_timeout") = 5.0, py::arg("header_timeout") = 30.0,
+             py::arg("limit_request_line") = 8192, py::arg("limit_request_fields") = 100,
+             py::arg("limit_request_field_size") = 32768, py::arg("max_body_size") = 0,
+             py::arg("server_header") = true, py::arg("date_header") = true,
+             py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
+             py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http")
+        .def_property_readonly("backend", &worker::backend)
+        .def_property_readonly("backend_reason", &worker::backend_reason)
+        .def_property_readonly("active_requests", &worker::active_requests)
+        .def_property_readonly("open_connections", &worker::open_connections)
+        .def("add_listener", [](worker& w, int fd, const std::string&) { w.add_listener(fd); }, py::arg("fd"),
+             py::arg("scheme") = "http")
+        .def("start", [](py::object self) { self.cast<worker&>().start(self.ptr()); })
+        .def("poll", &worker::poll)
+        .def("flush", &worker::flush)
+        .def("tick", &worker::tick)
+        .def("stop_accepting", &worker::stop_accepting)
+        .def("shutdown", &worker::shutdown)
+        .def("close_all", &worker::close_all)
+        .def("detach", &worker::detach_from_loop)
+        .def("stats", [](worker& w) {
+            py::dict d;
+            const auto& r = w.reactor_stats();
+            const auto& s = w.server_stats();
+            d["accepted"] = r.accepted;
+            d["closed"] = r.closed;
+            d["open_connections"] = r.open_streams;
+            d["recv_rearmed"] = r.recv_rearmed;
+            d["no_buffers"] = r.no_buffers;
+            d["accept_errors"] = r.accept_errors;
+            d["requests"] = s.requests;
+            d["rejected"] = s.rejected;
+            d["timeouts"] = s.timeouts;
+            d["active_requests"] = w.active_requests();
+            return d;
+        });
 }

@@ -46,7 +46,9 @@ void connection::reset(io::stream& s) {
     _expect_continue = _continue_sent = _disconnected = false;
     _input_paused = _parsing = _received_any = false;
     _discarded = 0;
+    _live = true;
     app_state = nullptr;
+    connection_state = nullptr;
     // A connection that sends nothing is held no longer than a slow request head.
     _timer = timer::none;
     arm_timer(timer::header);
@@ -248,7 +250,7 @@ void connection::response_complete() {
 void connection::exchange_complete() {
     _in_request = false;
     _received_any = false;
-    if (!_writer.keep_alive() || _disconnected) {
+    if (!_writer.keep_alive() || _disconnected || _server->shutting_down()) {
         _stream->close_after_flush();
         return;
     }
@@ -348,6 +350,8 @@ void connection::on_drained(io::stream& s) {
 
 void connection::on_closed(io::stream& s) {
     notify_disconnect();
+    _server->handler().on_connection_closed(*this);
+    _live = false;
     if (_input.capacity() != 0) {
         _stream->owner().buffers().give(std::move(_input));
     }
@@ -377,7 +381,17 @@ io::stream_handler* server::open(io::stream& s) {
 }
 
 void server::release(connection* c) {
+    c->_live = false;
     _free.push_back(c);
+}
+
+void server::begin_shutdown() {
+    _shutting_down = true;
+    for (auto& c : _all) {
+        if (c->_live && !c->_in_request) {
+            c->stream().close_after_flush();
+        }
+    }
 }
 
 }  // namespace dbridge::http1

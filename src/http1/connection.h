@@ -38,6 +38,8 @@ public:
     virtual void on_disconnect(connection& c) = 0;
     // Everything queued so far has reached the kernel (send backpressure is released).
     virtual void on_drained(connection& c) {}
+    // The connection is gone; per-connection state kept in connection_state goes now.
+    virtual void on_connection_closed(connection& c) {}
 };
 
 struct server_config {
@@ -92,8 +94,10 @@ public:
     std::size_t unsent_bytes() const { return _stream->unsent_bytes(); }
     io::stream& stream() { return *_stream; }
 
-    // The handler's per-connection state (the ASGI shim keeps its Python-side object).
+    // The handler's state for the current exchange (the ASGI shim's request object) and
+    // for the whole connection (values computed once per connection).
     void* app_state = nullptr;
+    void* connection_state = nullptr;
 
     // ---- io::stream_handler ---------------------------------------------------------
     void on_data(io::stream& s, std::string_view bytes) override;
@@ -103,8 +107,11 @@ public:
     void on_closed(io::stream& s) override;
 
     void reset(io::stream& s);
+    bool live() const { return _live; }
+    bool in_request() const { return _in_request; }
 
 private:
+    friend class server;
     enum class timer : std::uint8_t { none, header, idle };
 
     std::size_t run_parser(std::string_view window);
@@ -132,6 +139,7 @@ private:
     bool _input_paused = false;
     bool _parsing = false;         // run_parser() is on the stack
     bool _received_any = false;    // bytes of the current head arrived (408 vs silent close)
+    bool _live = false;            // serving a socket (not in the server's free list)
     std::uint64_t _discarded = 0;
 };
 
@@ -142,6 +150,11 @@ public:
     ~server() override;
 
     io::stream_handler* open(io::stream& s) override;
+
+    // Graceful shutdown: connections between requests close now, the others after
+    // their current response (no more keep-alive).
+    void begin_shutdown();
+    bool shutting_down() const { return _shutting_down; }
 
     const server_config& config() const { return _config; }
     request_handler& handler() { return *_handler; }
@@ -154,6 +167,7 @@ private:
     server_config _config;
     request_handler* _handler;
     server_stats _stats;
+    bool _shutting_down = false;
     std::vector<std::unique_ptr<connection>> _all;
     std::vector<connection*> _free;
 };

@@ -745,8 +745,10 @@ parse_result request_parser::finish_head(std::string_view window, std::size_t he
             // RFC 9112 §6.3 item 3: a smuggling vector; rejecting is allowed.
             return fail(400, "both Content-Length and Transfer-Encoding");
         }
-        if (codings.malformed || codings.chunked_not_last) {
-            return fail(400, "malformed Transfer-Encoding or chunked not last");  // RFC 9112 §6.3 item 4
+        if (codings.malformed || codings.chunked_not_last || !codings.last_is_chunked) {
+            // RFC 9112 §6.3 item 4: when chunked is not the final coding the length of the
+            // body cannot be known; the server MUST answer 400 and close.
+            return fail(400, "malformed Transfer-Encoding or chunked not last");
         }
         if (codings.unknown_coding) {
             return fail(501, "unsupported transfer coding");  // RFC 9112 §6.1

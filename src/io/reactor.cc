@@ -183,6 +183,11 @@ void reactor::poll(int timeout_ms) {
     recycle_dead();
 }
 
+void reactor::flush() {
+    flush_dirty();
+    submit();
+}
+
 void reactor::close_all() {
     for (auto& s : _streams) {
         if (s->_state != stream::state::closed && s->_fd >= 0) {

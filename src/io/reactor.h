@@ -212,6 +212,10 @@ public:
     // not wait) for more; runs expired timeouts and sends what handlers queued.
     void poll(int timeout_ms);
 
+    // Send what handlers queued outside poll() (an outer event loop's callbacks) now,
+    // without waiting for anything.
+    void flush();
+
     // A descriptor that becomes readable when poll() has work: lets an outer event loop
     // (asyncio) drive this reactor.
     virtual int wait_fd() const = 0;
@@ -248,6 +252,8 @@ protected:
     virtual void cancel_operations(stream& s) = 0;
     // Submit queued work and wait for completions up to timeout_ms; dispatch them.
     virtual void wait_and_dispatch(int timeout_ms) = 0;
+    // Hand queued operations to the kernel without waiting.
+    virtual void submit() {}
 
     // Called by backends.
     void on_accepted(listener_slot& l, int fd);

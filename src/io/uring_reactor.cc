@@ -236,6 +236,12 @@ void uring_reactor::cancel_operations(stream& s) {
 }
 
 void uring_reactor::wait_and_dispatch(int timeout_ms) {
+    if (_event_fd >= 0) {
+        // An outer loop woke us through the eventfd: reset it before reaping, so a
+        // completion posted after this read wakes that loop again.
+        std::uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(_event_fd, &count, sizeof(count));
+    }
     if (timeout_ms == 0) {
         io_uring_submit_and_get_events(&_ring);
     } else {
@@ -258,6 +264,10 @@ void uring_reactor::wait_and_dispatch(int timeout_ms) {
             io_uring_cqe_seen(&_ring, batch[i]);
         }
     }
+}
+
+void uring_reactor::submit() {
+    io_uring_submit(&_ring);
 }
 
 void uring_reactor::give_back_buffer(unsigned id) {

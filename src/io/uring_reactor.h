@@ -23,6 +23,7 @@ private:
     void start_send(stream& s) override;
     void cancel_operations(stream& s) override;
     void wait_and_dispatch(int timeout_ms) override;
+    void submit() override;
 
     io_uring_sqe* next_sqe();
     void dispatch(const io_uring_cqe& cqe);

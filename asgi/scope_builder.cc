@@ -1,0 +1,259 @@
+#include "scope_builder.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "interned.h"
+#include "net/listener.h"
+
+namespace dbridge::asgi {
+
+namespace {
+
+// (host, port) tuples for the connection's two ends, made on its first request.
+struct connection_values {
+    PyObject* client;  // tuple or None
+    PyObject* server;  // tuple or None
+};
+
+PyObject* address_tuple(const sockaddr_storage& address) {
+    if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
+        std::string host = net::address_text(address);
+        return Py_BuildValue("(s#i)", host.data(), static_cast<Py_ssize_t>(host.size()),
+                             static_cast<int>(net::address_port(address)));
+    }
+    if (address.ss_family == AF_UNIX) {
+        // uvicorn: the server of a Unix socket is (path, None); a client has no address.
+        std::string path = net::address_text(address);
+        if (path.empty()) {
+            Py_RETURN_NONE;
+        }
+        return Py_BuildValue("(s#O)", path.data(), static_cast<Py_ssize_t>(path.size()), Py_None);
+    }
+    Py_RETURN_NONE;
+}
+
+connection_values* values_for(http1::connection& c) {
+    auto* v = static_cast<connection_values*>(c.connection_state);
+    if (v == nullptr) {
+        v = new connection_values{};
+        io::stream& s = c.stream();
+        v->client = address_tuple(s.peer_address());
+        v->server = address_tuple(s.local_address());
+        if (s.peer_address().ss_family == AF_UNIX) {
+            Py_XDECREF(v->client);
+            v->client = Py_NewRef(Py_None);
+        }
+        // An address that cannot be expressed is reported as None, never as a failure.
+        if (v->client == nullptr || v->server == nullptr) {
+            PyErr_Clear();
+            if (v->client == nullptr) {
+                v->client = Py_NewRef(Py_None);
+            }
+            if (v->server == nullptr) {
+                v->server = Py_NewRef(Py_None);
+            }
+        }
+        c.connection_state = v;
+    }
+    return v;
+}
+
+PyObject* method_object(std::string_view m) {
+    PyObject* known = nullptr;
+    switch (m.size()) {
+    case 3:
+        known = m == "GET" ? names.get : (m == "PUT" ? names.put : nullptr);
+        break;
+    case 4:
+        known = m == "POST" ? names.post : (m == "HEAD" ? names.head : nullptr);
+        break;
+    case 5:
+        known = m == "PATCH" ? names.patch : nullptr;
+        break;
+    case 6:
+        known = m == "DELETE" ? names.del : nullptr;
+        break;
+    case 7:
+        known = m == "OPTIONS" ? names.options : nullptr;
+        break;
+    default:
+        break;
+    }
+    if (known != nullptr) {
+        return Py_NewRef(known);
+    }
+    return PyUnicode_DecodeASCII(m.data(), static_cast<Py_ssize_t>(m.size()), "strict");
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// uvicorn: path = unquote(raw_path), i.e. %XX decoded, then UTF-8 with replacement.
+PyObject* decode_path(std::string_view raw) {
+    if (raw.find('%') == std::string_view::npos) {
+        return PyUnicode_DecodeASCII(raw.data(), static_cast<Py_ssize_t>(raw.size()), "strict");
+    }
+    std::string decoded;
+    decoded.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        int hi, lo;
+        if (raw[i] == '%' && i + 2 < raw.size() &&
+            (hi = hex_value(raw[i + 1])) >= 0 && (lo = hex_value(raw[i + 2])) >= 0) {
+            decoded.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else {
+            decoded.push_back(raw[i]);
+        }
+    }
+    return PyUnicode_DecodeUTF8(decoded.data(), static_cast<Py_ssize_t>(decoded.size()), "replace");
+}
+
+// The path and query of a request target in any of the RFC 9112 §3.2 forms.
+void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+    std::size_t hash = target.find('#');
+    if (hash != std::string_view::npos) {
+        target = target.substr(0, hash);
+    }
+    if (!target.empty() && target[0] != '/' && target != "*") {
+        // absolute-form "scheme://authority/path?query": the authority is not the path.
+        std::size_t scheme_end = target.find("://");
+        if (scheme_end != std::string_view::npos) {
+            std::size_t path_start = target.find_first_of("/?", scheme_end + 3);
+            target = path_start == std::string_view::npos ? std::string_view("/") : target.substr(path_start);
+            if (!target.empty() && target[0] == '?') {
+                query = target.substr(1);
+                path = "/";
+                return;
+            }
+        }
+    }
+    std::size_t q = target.find('?');
+    if (q == std::string_view::npos) {
+        path = target;
+        query = {};
+    } else {
+        path = target.substr(0, q);
+        query = target.substr(q + 1);
+    }
+}
+
+}  // namespace
+
+scope_builder::scope_builder(std::string root_path, std::string scheme, PyObject* state)
+    : _root_path(PyUnicode_FromStringAndSize(root_path.data(), static_cast<Py_ssize_t>(root_path.size()))),
+      _root_path_bytes(PyBytes_FromStringAndSize(root_path.data(), static_cast<Py_ssize_t>(root_path.size()))),
+      _has_root_path(!root_path.empty()),
+      _scheme(PyUnicode_InternFromString(scheme.c_str())),
+      _state(py_ref::borrow(state)) {}
+
+void scope_builder::forget_connection(http1::connection& c) {
+    auto* v = static_cast<connection_values*>(c.connection_state);
+    if (v != nullptr) {
+        Py_XDECREF(v->client);
+        Py_XDECREF(v->server);
+        delete v;
+        c.connection_state = nullptr;
+    }
+}
+
+PyObject* scope_builder::headers_list(const http1::request_head& head) {
+    Py_ssize_t count = static_cast<Py_ssize_t>(head.header_count());
+    PyObject* list = PyList_New(count);
+    if (list == nullptr) {
+        return nullptr;
+    }
+    for (Py_ssize_t i = 0; i < count; ++i) {
+        http1::header_field f = head.header(static_cast<std::size_t>(i));
+        // ASGI: header names are lower-cased; written straight into the new bytes object.
+        PyObject* name = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(f.name.size()));
+        if (name == nullptr) {
+            Py_DECREF(list);
+            return nullptr;
+        }
+        char* out = PyBytes_AS_STRING(name);
+        for (std::size_t k = 0; k < f.name.size(); ++k) {
+            char ch = f.name[k];
+            out[k] = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch + 32) : ch;
+        }
+        PyObject* value = PyBytes_FromStringAndSize(f.value.data(), static_cast<Py_ssize_t>(f.value.size()));
+        PyObject* pair = value != nullptr ? PyTuple_New(2) : nullptr;
+        if (pair == nullptr) {
+            Py_DECREF(name);
+            Py_XDECREF(value);
+            Py_DECREF(list);
+            return nullptr;
+        }
+        PyTuple_SET_ITEM(pair, 0, name);
+        PyTuple_SET_ITEM(pair, 1, value);
+        PyList_SET_ITEM(list, i, pair);
+    }
+    return list;
+}
+
+PyObject* scope_builder::build(http1::connection& c, const http1::request_head& head) {
+    connection_values* conn = values_for(c);
+    std::string_view raw_path, query;
+    split_target(head.target, raw_path, query);
+
+    py_ref scope(PyDict_New());
+    py_ref asgi(PyDict_New());
+    py_ref headers(headers_list(head));
+    py_ref method(method_object(head.method));
+    py_ref path(decode_path(raw_path));
+    py_ref raw(PyBytes_FromStringAndSize(raw_path.data(), static_cast<Py_ssize_t>(raw_path.size())));
+    py_ref query_bytes(query.empty() ? Py_NewRef(names.empty_bytes)
+                                     : PyBytes_FromStringAndSize(query.data(), static_cast<Py_ssize_t>(query.size())));
+    py_ref state(_state ? PyDict_Copy(_state.get()) : PyDict_New());
+    py_ref extensions(PyDict_New());
+    py_ref pathsend(PyDict_New());
+    if (!scope || !asgi || !headers || !method || !path || !raw || !query_bytes || !state || !extensions ||
+        !pathsend) {
+        return nullptr;
+    }
+    if (_has_root_path) {
+        // uvicorn 0.26+: root_path is part of path and raw_path.
+        path = py_ref(PyUnicode_Concat(_root_path.get(), path.get()));
+        PyObject* joined = PyBytes_FromStringAndSize(nullptr, PyBytes_GET_SIZE(_root_path_bytes.get()) +
+                                                                   PyBytes_GET_SIZE(raw.get()));
+        if (!path || joined == nullptr) {
+            Py_XDECREF(joined);
+            return nullptr;
+        }
+        std::memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(_root_path_bytes.get()),
+                    PyBytes_GET_SIZE(_root_path_bytes.get()));
+        std::memcpy(PyBytes_AS_STRING(joined) + PyBytes_GET_SIZE(_root_path_bytes.get()), PyBytes_AS_STRING(raw.get()),
+                    PyBytes_GET_SIZE(raw.get()));
+        raw = py_ref(joined);
+    }
+    PyObject* d = scope.get();
+    if (PyDict_SetItem(asgi.get(), names.version, names.version_3_0) < 0 ||
+        PyDict_SetItem(asgi.get(), names.spec_version, names.spec_2_3) < 0 ||
+        PyDict_SetItem(extensions.get(), names.http_response_pathsend, pathsend.get()) < 0 ||
+        PyDict_SetItem(d, names.type, names.http) < 0 || PyDict_SetItem(d, names.asgi, asgi.get()) < 0 ||
+        PyDict_SetItem(d, names.http_version, head.version_minor == 1 ? names.http_1_1 : names.http_1_0) < 0 ||
+        PyDict_SetItem(d, names.server, conn->server) < 0 || PyDict_SetItem(d, names.client, conn->client) < 0 ||
+        PyDict_SetItem(d, names.scheme, _scheme.get()) < 0 ||
+        PyDict_SetItem(d, names.root_path, _root_path.get()) < 0 ||
+        PyDict_SetItem(d, names.headers, headers.get()) < 0 || PyDict_SetItem(d, names.state, state.get()) < 0 ||
+        PyDict_SetItem(d, names.method, method.get()) < 0 || PyDict_SetItem(d, names.path, path.get()) < 0 ||
+        PyDict_SetItem(d, names.raw_path, raw.get()) < 0 ||
+        PyDict_SetItem(d, names.query_string, query_bytes.get()) < 0 ||
+        PyDict_SetItem(d, names.extensions, extensions.get()) < 0) {
+        return nullptr;
+    }
+    return scope.release();
+}
+
+}  // namespace dbridge::asgi

@@ -1,0 +1,114 @@
+// One loop thread's server: a reactor and an HTTP/1.1 server whose requests run as ASGI
+// apps on that thread's persistent asyncio loop. The reactor's wait descriptor is a
+// reader on the loop, so the loop (asyncio or uvloop) waits for both its own work and
+// the sockets; everything here runs on the loop's thread with the GIL held, in
+// callbacks the loop makes.
+#pragma once
+
+#ifndef PY_SSIZE_T_CLEAN
+#define PY_SSIZE_T_CLEAN
+#endif
+#include <Python.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http1/connection.h"
+#include "io/reactor.h"
+#include "py_ref.h"
+#include "scope_builder.h"
+
+namespace dbridge::asgi {
+
+struct exchange;
+
+struct worker_options {
+    std::string io = "auto";
+    std::string root_path;
+    std::string scheme = "http";
+    double keep_alive_timeout = 5.0;
+    double header_timeout = 30.0;
+    std::size_t limit_request_line = 8192;
+    std::size_t limit_request_fields = 100;
+    std::size_t limit_request_field_size = 32768;
+    std::uint64_t max_body_size = 0;
+    bool server_header = true;
+    bool date_header = true;
+    std::vector<std::pair<std::string, std::string>> default_headers;
+    std::size_t limit_concurrency = 0;
+};
+
+class worker final : public http1::request_handler {
+public:
+    worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* state, PyObject* access_log,
+           PyObject* warn, const worker_options& options);
+    ~worker() override;
+
+    // ---- driven from Python -----------------------------------------------------------
+    void add_listener(int fd);
+    // Registers on the loop: the wait descriptor as a reader, and a periodic tick that
+    // runs timeouts while the sockets are quiet. `self` is this worker's Python object.
+    void start(PyObject* self);
+    void poll();
+    void flush();
+    void tick();
+    void stop_accepting();
+    void shutdown();
+    void close_all();
+    // Unregisters from the loop and drops the references that tie it to this worker.
+    void detach_from_loop();
+
+    const char* backend() const;
+    const std::string& backend_reason() const { return _reactor->choice_reason(); }
+    std::size_t active_requests() const { return _active; }
+    std::size_t open_connections() const { return _reactor->open_streams(); }
+    const io::reactor_stats& reactor_stats() const { return _reactor->stats(); }
+    const http1::server_stats& server_stats() { return _server->stats(); }
+
+    // ---- for exchanges --------------------------------------------------------------
+    // Sends queued by the app go out once, after the loop's current batch of callbacks.
+    void schedule_flush();
+    PyObject* create_future();  // a new reference, or null with an error set
+    void log_error(const char* message);
+    void log_access(exchange& ex, int status);
+    bool access_log_enabled() const { return static_cast<bool>(_access_log); }
+    void exchange_finished();
+
+    // ---- http1::request_handler -------------------------------------------------------
+    void on_request(http1::connection& c, const http1::request_head& head) override;
+    void on_body(http1::connection& c, std::string_view chunk) override;
+    void on_request_end(http1::connection& c) override;
+    void on_disconnect(http1::connection& c) override;
+    void on_drained(http1::connection& c) override;
+    void on_connection_closed(http1::connection& c) override;
+
+private:
+    void report_unraisable(const char* where);
+    void reject_overload(http1::connection& c);
+
+    std::unique_ptr<io::reactor> _reactor;
+    std::unique_ptr<http1::server> _server;
+    scope_builder _scope;
+    std::size_t _limit_concurrency;
+    std::size_t _active = 0;
+    bool _flush_scheduled = false;
+    bool _started = false;
+    int _wait_fd = -1;
+
+    py_ref _app;
+    py_ref _loop;
+    py_ref _run_asgi;
+    py_ref _access_log;
+    py_ref _warn;
+    py_ref _error_logger_error;  // logging.getLogger("dbridge_asgi.error").error
+    py_ref _create_task;         // loop.create_task
+    py_ref _create_future;       // loop.create_future
+    py_ref _call_soon;           // loop.call_soon
+    py_ref _call_later;          // loop.call_later
+    py_ref _flush_callback;      // self.flush
+    py_ref _tick_callback;       // self.tick
+    py_ref _tick_handle;
+};
+
+}  // namespace dbridge::asgi
