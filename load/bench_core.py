@@ -262,11 +262,13 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def run_wrk(port: int, duration: int, script: Path | None, started: list[subprocess.Popen]) -> dict:
+def run_wrk(
+    port: int, duration: int, script: Path | None, started: list[subprocess.Popen], path: str = "/"
+) -> dict:
     command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
     if script is not None:
         command += ["-s", str(script)]
-    command.append(f"http://127.0.0.1:{port}/")
+    command.append(f"http://127.0.0.1:{port}{path}")
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )

@@ -13,8 +13,9 @@
 //   - Views in a `head` result or a `body` result point into the window passed to that
 //     call and are valid until the caller drops or moves those bytes.
 //
-// After `end` (or for a message without a body, right after `head`) the parser is
-// ready for the next request on the same connection (pipelining). After `error` it
+// A message without a body gives `head`, then `end` (consuming nothing) on the next
+// call. After `end` the parser is ready for the next request on the same connection
+// (pipelining). After `error` it
 // stays in the error state: the connection must answer with `error_status` and close.
 #pragma once
 
@@ -101,7 +102,7 @@ public:
     // Valid after a `head` event, with views into that call's window.
     const request_head& head() const { return _head; }
 
-    // After an `error` event: the status to answer (400, 413, 414, 431, 501, 505) and
+    // After an `error` event: the status to answer (400, 413, 414, 417, 431, 501, 505) and
     // a short human reason for the log.
     int error_status() const { return _error_status; }
     const char* error_reason() const { return _error_reason; }
