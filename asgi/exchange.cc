@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,28 @@ constexpr Py_ssize_t high_water = 64 * 1024;
 
 PyTypeObject exchange_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
+// An exchange sits in cycles as soon as an app keeps receive/send in the scope (a
+// common middleware habit): it takes part in garbage collection.
+int exchange_traverse(PyObject* self, visitproc visit, void* arg) {
+    auto& ex = *reinterpret_cast<exchange*>(self);
+    Py_VISIT(ex.scope);
+    Py_VISIT(ex.body);
+    Py_VISIT(ex.receive_waiters);
+    Py_VISIT(ex.send_waiter);
+    Py_VISIT(ex.owner_ref);
+    return 0;
+}
+
+int exchange_clear(PyObject* self) {
+    auto& ex = *reinterpret_cast<exchange*>(self);
+    Py_CLEAR(ex.scope);
+    Py_CLEAR(ex.body);
+    Py_CLEAR(ex.receive_waiters);
+    Py_CLEAR(ex.send_waiter);
+    Py_CLEAR(ex.owner_ref);
+    return 0;
+}
+
 // ---- helpers ---------------------------------------------------------------------------
 
 // Completes a waiting future. A future the app cancelled meanwhile refuses the result;
@@ -38,6 +62,56 @@ void resolve(PyObject*& waiter, PyObject* value) {
     }
     Py_XDECREF(r);
     Py_DECREF(future);
+}
+
+bool future_done(PyObject* future) {
+    PyObject* r = PyObject_CallMethodNoArgs(future, names.done);
+    if (r == nullptr) {
+        PyErr_Clear();
+        return true;
+    }
+    bool done = r == Py_True;
+    Py_DECREF(r);
+    return done;
+}
+
+PyObject* disconnect_message();
+PyObject* request_message(exchange& ex);
+
+// The oldest receive() still waiting gets the next http.request message. Waiters the
+// app cancelled (asyncio.wait_for timing out) are dropped first, so no message is lost
+// to a future nobody awaits.
+void deliver_request_message(exchange& ex) {
+    PyObject* waiters = ex.receive_waiters;
+    while (waiters != nullptr && PyList_GET_SIZE(waiters) > 0) {
+        py_ref future = py_ref::borrow(PyList_GET_ITEM(waiters, 0));
+        if (PySequence_DelItem(waiters, 0) < 0) {
+            PyErr_Clear();
+            return;
+        }
+        if (future_done(future.get())) {
+            continue;
+        }
+        py_ref m(request_message(ex));
+        PyObject* f = future.release();
+        resolve(f, m.get());
+        return;
+    }
+}
+
+// Every receive() still waiting learns that the cycle is over: http.disconnect.
+void deliver_disconnect(exchange& ex) {
+    PyObject* waiters = ex.receive_waiters;
+    if (waiters == nullptr) {
+        return;
+    }
+    ex.receive_waiters = nullptr;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); ++i) {
+        PyObject* future = Py_NewRef(PyList_GET_ITEM(waiters, i));
+        py_ref m(disconnect_message());
+        resolve(future, m.get());
+    }
+    Py_DECREF(waiters);
 }
 
 PyObject* disconnect_message() {
@@ -85,6 +159,7 @@ PyObject* request_message(exchange& ex) {
     }
     if (paused_for_body && ex.conn != nullptr) {
         ex.conn->resume_input();  // the app caught up: read the socket again
+        ex.owner->schedule_flush();
     }
     return m;
 }
@@ -177,7 +252,7 @@ PyObject* start_response(exchange& ex, PyObject* message) {
     ex.response_started = true;
     ex.expect_continue = false;
     if (ex.owner->access_log_enabled()) {
-        ex.owner->log_access(ex, static_cast<int>(status));
+        ex.owner->log_access(ex.scope, static_cast<int>(status));
     }
     ex.owner->schedule_flush();
     return ready_awaitable_new(Py_None);
@@ -187,10 +262,7 @@ void response_done(exchange& ex) {
     ex.response_complete = true;
     detach(ex);
     // An app still waiting in receive() learns that the cycle is over (as in uvicorn).
-    if (ex.receive_waiter != nullptr) {
-        py_ref m(disconnect_message());
-        resolve(ex.receive_waiter, m.get());
-    }
+    deliver_disconnect(ex);
 }
 
 // After a body write: wait only when the kernel is not keeping up.
@@ -275,7 +347,9 @@ PyObject* send_path(exchange& ex, PyObject* message) {
             ::close(fd);
             errno = err;
             ex.conn->abort();
+            ex.response_complete = true;
             detach(ex);
+            ex.owner->schedule_flush();
             PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
             return nullptr;
         }
@@ -295,7 +369,7 @@ PyObject* send_path(exchange& ex, PyObject* message) {
 
 // ---- the Python-visible methods ----------------------------------------------------------
 
-PyObject* exchange_receive(PyObject* self, PyObject*) {
+PyObject* exchange_receive_impl(PyObject* self, PyObject*) {
     auto& ex = *reinterpret_cast<exchange*>(self);
     if (ex.expect_continue && ex.conn != nullptr) {
         // RFC 9110 §10.1.1: the client waits for our go-ahead; the app asking for the
@@ -312,19 +386,32 @@ PyObject* exchange_receive(PyObject* self, PyObject*) {
         py_ref m(request_message(ex));
         return m ? ready_awaitable_new(m.get()) : nullptr;
     }
-    if (ex.receive_waiter != nullptr) {
-        PyErr_SetString(PyExc_RuntimeError, "receive() called while another receive() is waiting");
-        return nullptr;
+    // Nothing yet. Several receive() calls may wait at once (an app polling for the
+    // disconnect while another part reads); each gets its own future.
+    if (ex.receive_waiters == nullptr) {
+        ex.receive_waiters = PyList_New(0);
+        if (ex.receive_waiters == nullptr) {
+            return nullptr;
+        }
+    } else {
+        // An app polling for the disconnect with a timeout leaves a cancelled future
+        // per poll: drop those, or the list grows for as long as the response streams.
+        PyObject* waiters = ex.receive_waiters;
+        for (Py_ssize_t i = PyList_GET_SIZE(waiters) - 1; i >= 0; --i) {
+            if (future_done(PyList_GET_ITEM(waiters, i)) && PySequence_DelItem(waiters, i) < 0) {
+                return nullptr;
+            }
+        }
     }
     PyObject* future = ex.owner->create_future();
-    if (future == nullptr) {
+    if (future == nullptr || PyList_Append(ex.receive_waiters, future) < 0) {
+        Py_XDECREF(future);
         return nullptr;
     }
-    ex.receive_waiter = Py_NewRef(future);
     return future;
 }
 
-PyObject* exchange_send(PyObject* self, PyObject* message) {
+PyObject* exchange_send_impl(PyObject* self, PyObject* message) {
     auto& ex = *reinterpret_cast<exchange*>(self);
     if (!PyDict_Check(message)) {
         PyErr_SetString(PyExc_TypeError, "ASGI messages must be dicts");
@@ -337,7 +424,7 @@ PyObject* exchange_send(PyObject* self, PyObject* message) {
         }
         return nullptr;
     }
-    if (ex.disconnected) {
+    if (ex.disconnected || (ex.conn == nullptr && !ex.response_complete)) {
         return ready_awaitable_new(Py_None);  // uvicorn: sends after a disconnect are dropped
     }
     if (!ex.response_started) {
@@ -366,13 +453,16 @@ void send_500(exchange& ex) {
     };
     if (ex.conn->start_response(500, headers) == http1::write_status::ok) {
         ex.conn->send_body("Internal Server Error", false);
+        if (ex.owner->access_log_enabled()) {
+            ex.owner->log_access(ex.scope, 500);
+        }
     }
     ex.owner->schedule_flush();
 }
 
 // run_asgi calls this once, when the app returned (None) or raised (the exception,
 // already logged with its traceback). What uvicorn does in each case, the client sees.
-PyObject* exchange_finish(PyObject* self, PyObject* error) {
+PyObject* exchange_finish_impl(PyObject* self, PyObject* error) {
     auto& ex = *reinterpret_cast<exchange*>(self);
     if (ex.finished) {
         Py_RETURN_NONE;
@@ -395,8 +485,9 @@ PyObject* exchange_finish(PyObject* self, PyObject* error) {
         }
     }
     detach(ex);
-    if (ex.receive_waiter != nullptr) {
-        Py_CLEAR(ex.receive_waiter);
+    ex.owner->schedule_flush();
+    if (ex.receive_waiters != nullptr) {
+        Py_CLEAR(ex.receive_waiters);
     }
     if (ex.send_waiter != nullptr) {
         Py_CLEAR(ex.send_waiter);
@@ -405,13 +496,35 @@ PyObject* exchange_finish(PyObject* self, PyObject* error) {
     Py_RETURN_NONE;
 }
 
+// No C++ exception may cross into CPython: an allocation failure deep in the core
+// becomes a MemoryError in the app.
+template <typename F>
+PyObject* guarded(F&& f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc&) {
+        return PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+        return nullptr;
+    }
+}
+
+PyObject* exchange_receive(PyObject* self, PyObject* arg) {
+    return guarded([&] { return exchange_receive_impl(self, arg); });
+}
+
+PyObject* exchange_send(PyObject* self, PyObject* message) {
+    return guarded([&] { return exchange_send_impl(self, message); });
+}
+
+PyObject* exchange_finish(PyObject* self, PyObject* error) {
+    return guarded([&] { return exchange_finish_impl(self, error); });
+}
+
 void exchange_dealloc(PyObject* self) {
-    auto& ex = *reinterpret_cast<exchange*>(self);
-    Py_XDECREF(ex.scope);
-    Py_XDECREF(ex.body);
-    Py_XDECREF(ex.receive_waiter);
-    Py_XDECREF(ex.send_waiter);
-    Py_XDECREF(ex.owner_ref);
+    PyObject_GC_UnTrack(self);
+    exchange_clear(self);
     Py_TYPE(self)->tp_free(self);
 }
 
@@ -427,8 +540,10 @@ PyMethodDef exchange_methods[] = {
 bool exchange_type_init(PyObject* module) {
     exchange_type.tp_name = "dbridge_asgi._core.Exchange";
     exchange_type.tp_basicsize = sizeof(exchange);
-    exchange_type.tp_flags = Py_TPFLAGS_DEFAULT;
+    exchange_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC;
     exchange_type.tp_dealloc = exchange_dealloc;
+    exchange_type.tp_traverse = exchange_traverse;
+    exchange_type.tp_clear = exchange_clear;
     exchange_type.tp_methods = exchange_methods;
     exchange_type.tp_doc = "One HTTP request/response cycle of an ASGI app.";
     return PyType_Ready(&exchange_type) == 0;
@@ -436,9 +551,17 @@ bool exchange_type_init(PyObject* module) {
 
 exchange* exchange_start(worker& owner, PyObject* owner_ref, http1::connection& c, PyObject* scope,
                          bool expect_continue) {
-    auto* ex = PyObject_New(exchange, &exchange_type);
+    auto* ex = PyObject_GC_New(exchange, &exchange_type);
     if (ex == nullptr) {
         return nullptr;
+    }
+    // A request pipelined behind the previous one can start inside that one's final
+    // send(): the previous exchange lets go of the connection here.
+    if (c.app_state != nullptr) {
+        auto* previous = static_cast<exchange*>(c.app_state);
+        previous->conn = nullptr;
+        c.app_state = nullptr;
+        Py_DECREF(reinterpret_cast<PyObject*>(previous));
     }
     ex->owner = &owner;
     ex->owner_ref = Py_NewRef(owner_ref);
@@ -446,7 +569,7 @@ exchange* exchange_start(worker& owner, PyObject* owner_ref, http1::connection& 
     ex->scope = Py_NewRef(scope);
     ex->body = nullptr;
     ex->body_size = 0;
-    ex->receive_waiter = nullptr;
+    ex->receive_waiters = nullptr;
     ex->send_waiter = nullptr;
     ex->request_complete = false;
     ex->final_body_delivered = false;
@@ -456,6 +579,7 @@ exchange* exchange_start(worker& owner, PyObject* owner_ref, http1::connection& 
     ex->disconnected = false;
     ex->finished = false;
     c.app_state = ex;  // the connection's reference: the new object's own
+    PyObject_GC_Track(reinterpret_cast<PyObject*>(ex));
     return ex;
 }
 
@@ -478,33 +602,29 @@ void exchange_on_body(exchange& ex, std::string_view chunk) {
             PyList_SET_ITEM(list, 0, ex.body);
             ex.body = list;
         }
-        PyList_Append(ex.body, bytes);
+        int rc = PyList_Append(ex.body, bytes);
         Py_DECREF(bytes);
+        if (rc < 0) {
+            PyErr_WriteUnraisable(nullptr);
+            return;
+        }
     }
     ex.body_size += static_cast<Py_ssize_t>(chunk.size());
-    if (ex.receive_waiter != nullptr) {
-        py_ref m(request_message(ex));
-        resolve(ex.receive_waiter, m.get());
-    } else if (ex.body_size > high_water && ex.conn != nullptr) {
+    deliver_request_message(ex);
+    if (ex.body_size > high_water && ex.conn != nullptr) {
         ex.conn->pause_input();  // the app is not reading: stop reading the socket
     }
 }
 
 void exchange_on_request_end(exchange& ex) {
     ex.request_complete = true;
-    if (ex.receive_waiter != nullptr) {
-        py_ref m(request_message(ex));
-        resolve(ex.receive_waiter, m.get());
-    }
+    deliver_request_message(ex);
 }
 
 void exchange_on_disconnect(exchange& ex) {
     ex.disconnected = true;
     detach(ex);
-    if (ex.receive_waiter != nullptr) {
-        py_ref m(disconnect_message());
-        resolve(ex.receive_waiter, m.get());
-    }
+    deliver_disconnect(ex);
     resolve(ex.send_waiter, Py_None);
 }
 

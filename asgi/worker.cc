@@ -120,6 +120,9 @@ void worker::start(PyObject* self) {
 
 void worker::poll() {
     _reactor->poll(0);
+    // What the handlers queued during the poll (receives for new connections, sends of
+    // apps that answered synchronously) goes to the kernel now, not at the next wakeup.
+    _reactor->flush();
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(nullptr);
     }
@@ -131,7 +134,16 @@ void worker::flush() {
 }
 
 void worker::tick() {
-    _reactor->poll(0);
+    // Rescheduled whatever happens below: the tick is what runs the timeouts.
+    try {
+        _reactor->poll(0);
+        _reactor->flush();
+    } catch (const std::exception& e) {
+        log_error(e.what());
+    }
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(nullptr);
+    }
     if (!_started) {
         return;
     }
@@ -201,10 +213,9 @@ void worker::log_error(const char* message) {
     }
 }
 
-void worker::log_access(exchange& ex, int status) {
+void worker::log_access(PyObject* scope, int status) {
     // The access logger gets uvicorn's fields ready-made: "host:port" (empty without a
     // client), the method, quote(path) with "?query" appended, the HTTP version, status.
-    PyObject* scope = ex.scope;
     PyObject* client = PyDict_GetItem(scope, names.client);
     PyObject* method = PyDict_GetItem(scope, names.method);
     PyObject* path = PyDict_GetItem(scope, names.path);
@@ -265,7 +276,7 @@ void worker::exchange_finished() {
 
 // ---- http1::request_handler --------------------------------------------------------------
 
-void worker::reject_overload(http1::connection& c) {
+void worker::reject_overload(http1::connection& c, PyObject* scope) {
     // uvicorn's answer when --limit-concurrency is exceeded.
     static constexpr http1::header_field headers[] = {
         {"content-type", "text/plain; charset=utf-8"},
@@ -277,21 +288,26 @@ void worker::reject_overload(http1::connection& c) {
     }
     c.start_response(503, headers);
     c.send_body("Service Unavailable", false);
+    if (_access_log) {
+        log_access(scope, 503);
+    }
 }
 
 void worker::on_request(http1::connection& c, const http1::request_head& head) {
-    if (_limit_concurrency != 0 && _active >= _limit_concurrency) {
-        reject_overload(c);
-        return;
-    }
     py_ref scope(_scope.build(c, head));
     if (!scope) {
         PyErr_WriteUnraisable(nullptr);
         c.abort();
         return;
     }
+    if (_limit_concurrency != 0 && _active >= _limit_concurrency) {
+        reject_overload(c, scope.get());
+        return;
+    }
     // The worker's own Python object keeps it alive for as long as exchanges exist.
-    PyObject* self_ref = _flush_callback ? PyMethod_GET_SELF(_flush_callback.get()) : Py_None;
+    PyObject* self_ref = _flush_callback && PyMethod_Check(_flush_callback.get())
+                             ? PyMethod_GET_SELF(_flush_callback.get())
+                             : Py_None;
     exchange* ex = exchange_start(*this, self_ref, c, scope.get(), head.expect_continue);
     if (ex == nullptr) {
         PyErr_WriteUnraisable(nullptr);

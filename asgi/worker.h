@@ -71,7 +71,7 @@ public:
     void schedule_flush();
     PyObject* create_future();  // a new reference, or null with an error set
     void log_error(const char* message);
-    void log_access(exchange& ex, int status);
+    void log_access(PyObject* scope, int status);
     bool access_log_enabled() const { return static_cast<bool>(_access_log); }
     void exchange_finished();
 
@@ -85,7 +85,7 @@ public:
 
 private:
     void report_unraisable(const char* where);
-    void reject_overload(http1::connection& c);
+    void reject_overload(http1::connection& c, PyObject* scope);
 
     std::unique_ptr<io::reactor> _reactor;
     std::unique_ptr<http1::server> _server;

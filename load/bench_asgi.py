@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_core as core  # noqa: E402  (shares the process, wrk and parsing helpers)
+import bench_core as core
 
 APPS = Path(__file__).resolve().parent / "apps"
 BIN = Path(sys.executable).parent
@@ -60,14 +61,55 @@ wrk.headers["Content-Type"] = "application/json"
 
 def server_command(name: str, app: str, port: int, args: argparse.Namespace) -> list[str]:
     if name == "dbridge-asgi":
-        return [str(BIN / "dbridge-asgi"), app, "--app-dir", str(APPS), "--port", str(port),
-                "--no-access-log", "--log-level", "warning", "--io", args.io]
+        return [
+            str(BIN / "dbridge-asgi"),
+            app,
+            "--app-dir",
+            str(APPS),
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--io",
+            args.io,
+        ]
     if name == "uvicorn":
-        return [sys.executable, "-m", "uvicorn", app, "--app-dir", str(APPS), "--port", str(port),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--app-dir",
+            str(APPS),
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     if name == "granian":
-        return [str(BIN / "granian"), "--interface", "asgi", "--workers", "1", "--host", "127.0.0.1",
-                "--port", str(port), "--log-level", "warning", "--no-ws", "--working-dir", str(APPS), app]
+        return [
+            str(BIN / "granian"),
+            "--interface",
+            "asgi",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-ws",
+            "--working-dir",
+            str(APPS),
+            app,
+        ]
     if name == "responder":
         return [str(Path(args.responder).resolve()), "--host", "127.0.0.1", "--port", str(port)]
     raise ValueError(name)
@@ -96,12 +138,10 @@ def wait_ready(process: subprocess.Popen, port: int, path: str, log: Path, name:
         if process.poll() is not None:
             raise core.BenchError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
         try:
-            import socket
-
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.sendall(request)
                 data = s.recv(65536)
-            if data.startswith(b"HTTP/1.1 200") or data.startswith(b"HTTP/1.1 405"):
+            if data.startswith((b"HTTP/1.1 200", b"HTTP/1.1 405")):
                 return
             raise core.BenchError(f"{name} answered {data[:200]!r}")
         except OSError:
@@ -128,29 +168,48 @@ def run(args: argparse.Namespace) -> list[dict]:
                         command = server_command(name, spec["app"], port, args)
                         with open(log, "wb") as out:
                             process = subprocess.Popen(
-                                ["taskset", "-c", core.SERVER_CPU, *command], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=out, start_new_session=True, cwd=str(APPS),
+                                ["taskset", "-c", core.SERVER_CPU, *command],
+                                stdin=subprocess.DEVNULL,
+                                stdout=out,
+                                stderr=out,
+                                start_new_session=True,
+                                cwd=str(APPS),
                             )
                         started.append(process)
                         try:
                             wait_ready(process, port, "/" if spec["script"] else spec["path"], log, name)
                             # Warm up (imports, caches, JIT-less but allocator warm) before measuring.
-                            core.run_wrk(port, 2, post_script if spec["script"] else None, started, spec["path"])
+                            core.run_wrk(
+                                port, 2, post_script if spec["script"] else None, started, spec["path"]
+                            )
                             before = tree_cpu_seconds(process.pid)
                             wrk = core.run_wrk(
-                                port, args.duration, post_script if spec["script"] else None, started, spec["path"]
+                                port,
+                                args.duration,
+                                post_script if spec["script"] else None,
+                                started,
+                                spec["path"],
                             )
                             after = tree_cpu_seconds(process.pid)
                         finally:
                             core.stop_process(process)
                         if wrk["non_2xx"] or wrk["requests"] == 0:
-                            raise core.BenchError(f"{name} {scenario}: {wrk['non_2xx']} non-2xx of {wrk['requests']}")
-                        row = {"server": name, "scenario": scenario, "round": rnd, **wrk,
-                               "cpu_us_per_request": (after - before) * 1e6 / wrk["requests"]}
+                            raise core.BenchError(
+                                f"{name} {scenario}: {wrk['non_2xx']} non-2xx of {wrk['requests']}"
+                            )
+                        row = {
+                            "server": name,
+                            "scenario": scenario,
+                            "round": rnd,
+                            **wrk,
+                            "cpu_us_per_request": (after - before) * 1e6 / wrk["requests"],
+                        }
                         results.append(row)
-                        print(f"round {rnd} {scenario:13} {name:13} {wrk['requests_per_second']:>10,.0f} req/s "
-                              f"{row['cpu_us_per_request']:7.2f} CPU µs/req  p99 {core.format_latency(wrk['p99_us'])}",
-                              flush=True)
+                        print(
+                            f"round {rnd} {scenario:13} {name:13} {wrk['requests_per_second']:>10,.0f} req/s "
+                            f"{row['cpu_us_per_request']:7.2f} CPU µs/req  p99 {core.format_latency(wrk['p99_us'])}",
+                            flush=True,
+                        )
         finally:
             for p in started:
                 core.stop_process(p)
@@ -159,16 +218,21 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def summarize(results: list[dict]) -> list[dict]:
     rows = []
-    keys = sorted({(r["scenario"], r["server"]) for r in results}, key=lambda k: (list(SCENARIOS).index(k[0]), k[1]))
+    keys = sorted(
+        {(r["scenario"], r["server"]) for r in results}, key=lambda k: (list(SCENARIOS).index(k[0]), k[1])
+    )
     for scenario, server in keys:
         runs = [r for r in results if r["scenario"] == scenario and r["server"] == server]
-        rows.append({
-            "scenario": scenario, "server": server,
-            "rps": statistics.median(r["requests_per_second"] for r in runs),
-            "p50": core.median_or_none([r["p50_us"] for r in runs]),
-            "p99": core.median_or_none([r["p99_us"] for r in runs]),
-            "cpu": statistics.median(r["cpu_us_per_request"] for r in runs),
-        })
+        rows.append(
+            {
+                "scenario": scenario,
+                "server": server,
+                "rps": statistics.median(r["requests_per_second"] for r in runs),
+                "p50": core.median_or_none([r["p50_us"] for r in runs]),
+                "p99": core.median_or_none([r["p99_us"] for r in runs]),
+                "cpu": statistics.median(r["cpu_us_per_request"] for r in runs),
+            }
+        )
     for row in rows:
         base = next(r for r in rows if r["scenario"] == row["scenario"] and r["server"] == "uvicorn")
         row["rps_ratio"] = row["rps"] / base["rps"]
@@ -177,16 +241,22 @@ def summarize(results: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| scenario | server | req/s | p50 | p99 | CPU µs/req | req/s vs uvicorn | CPU/req vs uvicorn |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| scenario | server | req/s | p50 | p99 | CPU µs/req | req/s vs uvicorn | CPU/req vs uvicorn |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['scenario']} | {r['server']} | {r['rps']:,.0f} | {core.format_latency(r['p50'])} | "
-                     f"{core.format_latency(r['p99'])} | {r['cpu']:.2f} | {r['rps_ratio']:.2f}× | {r['cpu_ratio']:.2f}× |")
+        lines.append(
+            f"| {r['scenario']} | {r['server']} | {r['rps']:,.0f} | {core.format_latency(r['p50'])} | "
+            f"{core.format_latency(r['p99'])} | {r['cpu']:.2f} | {r['rps_ratio']:.2f}× | {r['cpu_ratio']:.2f}× |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenarios", default="raw,fastapi_get,fastapi_post")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
@@ -201,8 +271,10 @@ def main() -> int:
     results = run(args)
     rows = summarize(results)
     print()
-    print(f"server on CPU {core.SERVER_CPU}, wrk -t1 -c{core.CONNECTIONS} on CPU {core.LOAD_CPU}, "
-          f"{args.duration} s per run, median of {args.rounds} round(s)")
+    print(
+        f"server on CPU {core.SERVER_CPU}, wrk -t1 -c{core.CONNECTIONS} on CPU {core.LOAD_CPU}, "
+        f"{args.duration} s per run, median of {args.rounds} round(s)"
+    )
     print(markdown(rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "summary": rows}, indent=2))

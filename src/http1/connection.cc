@@ -168,7 +168,9 @@ void connection::resume_input() {
         return;
     }
     _input_paused = false;
-    if (!_input.empty()) {
+    // Even with nothing buffered: the body may be complete with its `end` event not
+    // yet taken from the parser (the pause came with the last body bytes).
+    if (!_input.empty() || (_in_request && !_request_done)) {
         parse_buffered();  // a no-op inside run_parser, whose loop simply goes on
     }
     if (!_input_paused && _input.size() <= _server->config().input_high_water) {
@@ -222,7 +224,10 @@ void connection::send_continue() {
 
 void connection::abort() {
     _disconnected = true;  // the handler knows: no on_disconnect back to it
-    _stream->close();
+    // What the app already sent still goes out (as uvicorn's transport.close()); the
+    // missing end of the body (no last chunk, fewer bytes than Content-Length) and the
+    // close tell the client the response is incomplete.
+    _stream->close_after_flush();
 }
 
 void connection::response_complete() {
@@ -276,7 +281,13 @@ void connection::reject(int status, const char* reason) {
         notify_disconnect();  // the app's request body turned out malformed
     }
     if (_in_request && _writer.started()) {
-        _stream->close();  // a response is under way: a close is all that can be said
+        // A response is under way: a close is all that can be said. A complete one (the
+        // error is in a body being discarded) still goes out first.
+        if (_writer.finished()) {
+            _stream->close_after_flush();
+        } else {
+            _stream->close();
+        }
         return;
     }
     // RFC 9112 §9.6 / the DESIGN rules: after a framing error the connection is closed.
@@ -337,6 +348,12 @@ void connection::on_timeout(io::stream& s) {
     if (expired == timer::header && _received_any) {
         ++_server->stats().timeouts;
         reject(408, "request head not received in time");
+        return;
+    }
+    if (expired == timer::idle && _stream->unsent_bytes() > 0) {
+        // Still sending the last response to a slow reader: the connection is not idle
+        // yet (a send timeout for readers that stop altogether is a separate limit).
+        arm_timer(timer::idle);
         return;
     }
     _stream->close();  // idle keep-alive connection, or one that never sent anything

@@ -81,7 +81,7 @@ public:
     // Sends "100 Continue" if the current request asked for it and nothing else has been
     // sent yet (ASGI: when the app first waits for the body).
     void send_continue();
-    // Ends the connection at once: an error after the response had started.
+    // Ends the connection after what is queued: an error after the response started.
     void abort();
     // Stop / restart delivering the body (the app is not reading it yet).
     void pause_input();

@@ -186,6 +186,7 @@ void reactor::poll(int timeout_ms) {
 void reactor::flush() {
     flush_dirty();
     submit();
+    recycle_dead();
 }
 
 void reactor::close_all() {
@@ -392,7 +393,9 @@ timer_list& reactor::timers_for(milliseconds duration) {
 }
 
 void reactor::expire_timers() {
-    for (auto& list : _timer_lists) {
+    // By index: a timeout handler may arm a timeout of a new duration (a new list).
+    for (std::size_t i = 0; i < _timer_lists.size(); ++i) {
+        timer_list* list = _timer_lists[i].get();
         stream* s;
         while ((s = list->front()) != nullptr && s->_deadline <= _now_ms) {
             list->remove(s);

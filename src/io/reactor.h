@@ -212,8 +212,10 @@ public:
     // not wait) for more; runs expired timeouts and sends what handlers queued.
     void poll(int timeout_ms);
 
-    // Send what handlers queued outside poll() (an outer event loop's callbacks) now,
-    // without waiting for anything.
+    // Hand the kernel what was queued outside its wait (sends from an outer event
+    // loop's callbacks, receives armed for new connections, cancellations) and finish
+    // closing streams, without waiting for anything. An outer loop calls it after
+    // poll(0) and after its own callbacks.
     void flush();
 
     // A descriptor that becomes readable when poll() has work: lets an outer event loop

@@ -164,10 +164,16 @@ int uring_reactor::wait_fd() const {
     // Registered on first use only: every completion signals a registered eventfd, a
     // cost not worth paying when nobody polls it.
     if (_event_fd < 0) {
-        _event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (_event_fd < 0 || io_uring_register_eventfd(&_ring, _event_fd) < 0) {
-            throw std::system_error(errno, std::generic_category(), "io_uring eventfd");
+        int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) {
+            throw std::system_error(errno, std::generic_category(), "eventfd");
         }
+        int rc = io_uring_register_eventfd(&_ring, fd);
+        if (rc < 0) {
+            ::close(fd);
+            throw std::system_error(-rc, std::generic_category(), "io_uring_register_eventfd");
+        }
+        _event_fd = fd;
     }
     return _event_fd;
 }
@@ -176,7 +182,10 @@ io_uring_sqe* uring_reactor::next_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&_ring);
     while (sqe == nullptr) {
         // The submission queue is full: hand it to the kernel and take a fresh slot.
-        io_uring_submit(&_ring);
+        int rc = io_uring_submit(&_ring);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+            throw std::system_error(-rc, std::generic_category(), "io_uring_submit");
+        }
         sqe = io_uring_get_sqe(&_ring);
     }
     return sqe;
@@ -267,7 +276,9 @@ void uring_reactor::wait_and_dispatch(int timeout_ms) {
 }
 
 void uring_reactor::submit() {
-    io_uring_submit(&_ring);
+    if (io_uring_sq_ready(&_ring) > 0) {
+        io_uring_submit(&_ring);
+    }
 }
 
 void uring_reactor::give_back_buffer(unsigned id) {
