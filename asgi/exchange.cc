@@ -319,7 +319,53 @@ PyObject* send_body(exchange& ex, PyObject* message) {
 }
 
 // http.response.pathsend: the file goes from the kernel's page cache to the output
-// buffer in C++; its bytes never become Python objects.
+// buffer in C++ (its bytes never become Python objects), a piece at a time: no more
+// than the high-water mark is queued, the rest follows as the client takes it
+// (on_drained), and the app's send() completes when the whole file is out.
+enum class pump_result { more, done, failed };
+
+void close_file(exchange& ex) {
+    if (ex.file_fd >= 0) {
+        ::close(ex.file_fd);
+        ex.file_fd = -1;
+    }
+}
+
+pump_result pump_file(exchange& ex) {
+    char block[64 * 1024];
+    while (ex.conn != nullptr && static_cast<Py_ssize_t>(ex.conn->unsent_bytes()) <= high_water) {
+        ssize_t n = ::read(ex.file_fd, block, sizeof(block));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return pump_result::failed;
+        }
+        http1::write_status st = ex.conn->send_body(std::string_view(block, static_cast<std::size_t>(n)), n != 0);
+        if (st != http1::write_status::ok) {
+            return pump_result::failed;
+        }
+        if (n == 0) {
+            close_file(ex);
+            response_done(ex);
+            return pump_result::done;
+        }
+    }
+    return ex.conn == nullptr ? pump_result::failed : pump_result::more;
+}
+
+// The file could not be read, or its size changed under us: the response cannot be
+// completed, so the client sees a close.
+void abandon_file(exchange& ex) {
+    close_file(ex);
+    if (ex.conn != nullptr) {
+        ex.conn->abort();
+    }
+    ex.response_complete = true;
+    detach(ex);
+    ex.owner->schedule_flush();
+}
+
 PyObject* send_path(exchange& ex, PyObject* message) {
     PyObject* path = PyDict_GetItemWithError(message, names.path);
     if (path == nullptr) {
@@ -338,33 +384,28 @@ PyObject* send_path(exchange& ex, PyObject* message) {
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
         return nullptr;
     }
-    char block[64 * 1024];
-    http1::write_status st = http1::write_status::ok;
-    for (;;) {
-        ssize_t n = ::read(fd, block, sizeof(block));
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            errno = err;
-            ex.conn->abort();
-            ex.response_complete = true;
-            detach(ex);
-            ex.owner->schedule_flush();
-            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    ex.file_fd = fd;
+    switch (pump_file(ex)) {
+    case pump_result::done:
+        return after_body_write(ex);
+    case pump_result::more: {
+        ex.owner->schedule_flush();
+        PyObject* future = ex.owner->create_future();
+        if (future == nullptr) {
+            abandon_file(ex);
             return nullptr;
         }
-        st = ex.conn->send_body(std::string_view(block, static_cast<std::size_t>(n)), n != 0);
-        if (st != http1::write_status::ok || n == 0) {
-            break;
-        }
+        Py_XSETREF(ex.send_waiter, Py_NewRef(future));
+        return future;
     }
-    ::close(fd);
-    if (st != http1::write_status::ok) {
-        PyErr_SetString(PyExc_RuntimeError, write_error_text(st));
-        return nullptr;
+    case pump_result::failed:
+        break;
     }
-    response_done(ex);
-    return after_body_write(ex);
+    int err = errno;
+    abandon_file(ex);
+    errno = err != 0 ? err : EIO;
+    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    return nullptr;
 }
 
 // ---- the Python-visible methods ----------------------------------------------------------
@@ -468,6 +509,7 @@ PyObject* exchange_finish_impl(PyObject* self, PyObject* error) {
         Py_RETURN_NONE;
     }
     ex.finished = true;
+    close_file(ex);
     bool raised = error != Py_None;
     if (!ex.disconnected && ex.conn != nullptr) {
         if (!ex.response_started) {
@@ -524,6 +566,7 @@ PyObject* exchange_finish(PyObject* self, PyObject* error) {
 
 void exchange_dealloc(PyObject* self) {
     PyObject_GC_UnTrack(self);
+    close_file(*reinterpret_cast<exchange*>(self));
     exchange_clear(self);
     Py_TYPE(self)->tp_free(self);
 }
@@ -578,6 +621,7 @@ exchange* exchange_start(worker& owner, PyObject* owner_ref, http1::connection& 
     ex->response_complete = false;
     ex->disconnected = false;
     ex->finished = false;
+    ex->file_fd = -1;
     c.app_state = ex;  // the connection's reference: the new object's own
     PyObject_GC_Track(reinterpret_cast<PyObject*>(ex));
     return ex;
@@ -623,12 +667,26 @@ void exchange_on_request_end(exchange& ex) {
 
 void exchange_on_disconnect(exchange& ex) {
     ex.disconnected = true;
+    close_file(ex);
     detach(ex);
     deliver_disconnect(ex);
     resolve(ex.send_waiter, Py_None);
 }
 
 void exchange_on_drained(exchange& ex) {
+    if (ex.file_fd >= 0) {
+        switch (pump_file(ex)) {
+        case pump_result::more:
+            ex.owner->schedule_flush();
+            return;  // the app's send() goes on waiting for the rest of the file
+        case pump_result::done:
+            ex.owner->schedule_flush();
+            break;
+        case pump_result::failed:
+            abandon_file(ex);
+            break;
+        }
+    }
     resolve(ex.send_waiter, Py_None);
 }
 

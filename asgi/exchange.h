@@ -25,6 +25,7 @@ struct exchange {
     PyObject* scope;         // for the access log
     PyObject* body;          // pending request body: null, bytes, or a list of bytes
     Py_ssize_t body_size;
+    int file_fd;             // the file of an http.response.pathsend still being sent, or -1
     PyObject* receive_waiters;  // a list of Futures the app awaits in receive(), or null
     PyObject* send_waiter;     // a Future the app awaits in send() (backpressure), or null
     bool request_complete;

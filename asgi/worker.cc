@@ -71,6 +71,22 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
     _server = std::make_unique<http1::server>(std::move(sc), *this);
 
     _create_task = py_ref(attr(loop, "create_task"));
+#if PY_VERSION_HEX >= 0x030C0000
+    // Python 3.12+: the app's task starts eagerly, inside this call, and runs until it
+    // first has to wait. A handler that answers without waiting (most do, for small
+    // requests) completes here: no loop round trip, no scheduling, no task registry.
+    {
+        py_ref asyncio(PyImport_ImportModule("asyncio"));
+        if (!asyncio) {
+            throw std::runtime_error("cannot import asyncio");
+        }
+        _eager_task_type = py_ref(attr(asyncio.get(), "Task"));
+        _eager_kwnames = py_ref(Py_BuildValue("(ss)", "loop", "eager_start"));
+        if (!_eager_kwnames) {
+            throw std::runtime_error("cannot build keyword names");
+        }
+    }
+#endif
     _create_future = py_ref(attr(loop, "create_future"));
     _call_soon = py_ref(attr(loop, "call_soon"));
     _call_later = py_ref(attr(loop, "call_later"));
@@ -180,7 +196,12 @@ void worker::shutdown() {
 
 void worker::close_all() {
     _reactor->close_all();
-    _reactor->poll(0);
+    // With io_uring a socket is closed only once its cancelled operations have come back:
+    // wait for them (bounded), or the descriptors would outlive the server.
+    for (int i = 0; i < 100 && _reactor->open_streams() > 0; ++i) {
+        _reactor->poll(10);
+    }
+    _reactor->flush();
 }
 
 void worker::detach_from_loop() {
@@ -323,7 +344,13 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
         PyObject* args[] = {_app.get(), scope.get(), receive.get(), send.get(), exo};
         coro = py_ref(PyObject_Vectorcall(_run_asgi.get(), args, 5, nullptr));
     }
-    py_ref task(coro ? PyObject_CallOneArg(_create_task.get(), coro.get()) : nullptr);
+    py_ref task;
+    if (coro && _eager_task_type) {
+        PyObject* args[] = {coro.get(), _loop.get(), Py_True};
+        task = py_ref(PyObject_Vectorcall(_eager_task_type.get(), args, 1, _eager_kwnames.get()));
+    } else if (coro) {
+        task = py_ref(PyObject_CallOneArg(_create_task.get(), coro.get()));
+    }
     if (!task) {
         PyErr_WriteUnraisable(_run_asgi.get());
         py_ref keep = py_ref::borrow(exo);

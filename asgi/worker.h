@@ -103,6 +103,8 @@ private:
     py_ref _warn;
     py_ref _error_logger_error;  // logging.getLogger("dbridge_asgi.error").error
     py_ref _create_task;         // loop.create_task
+    py_ref _eager_task_type;     // asyncio.Task where it takes eager_start (3.12+), else null
+    py_ref _eager_kwnames;       // ("loop", "eager_start")
     py_ref _create_future;       // loop.create_future
     py_ref _call_soon;           // loop.call_soon
     py_ref _call_later;          // loop.call_later

@@ -234,13 +234,16 @@ void reactor::on_accepted(listener_slot& l, int fd) {
 
 void reactor::on_accept_error(listener_slot& l, int error) {
     ++_stats.accept_errors;
-    // Out of descriptors or memory: the pending connection stays in the backlog, so
-    // retrying at once would spin. Pause this listener and come back shortly.
-    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
-        l.retry_at = _now_ms + _config.accept_retry.count();
-        if (l.armed) {
-            disarm_listener(l);
-        }
+    // A connection that died in the backlog concerns only itself.
+    if (error == ECONNABORTED || error == EINTR || error == EAGAIN) {
+        return;
+    }
+    // Anything else (out of descriptors or memory above all) would come back at once:
+    // the pending connection stays in the backlog, and a level-triggered listener or a
+    // re-armed accept would spin. Pause this listener and come back shortly.
+    l.retry_at = _now_ms + _config.accept_retry.count();
+    if (l.armed) {
+        disarm_listener(l);
     }
 }
 

@@ -5,9 +5,11 @@
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <system_error>
 
@@ -59,8 +61,30 @@ int init_ring(io_uring& ring, unsigned entries) {
 
 }  // namespace
 
+namespace {
+
+// Multishot receive (the one feature the opcode probe cannot tell apart) came with 6.0.
+bool kernel_at_least(int major, int minor) {
+    utsname u{};
+    if (::uname(&u) != 0) {
+        return false;
+    }
+    int have_major = 0;
+    int have_minor = 0;
+    if (std::sscanf(u.release, "%d.%d", &have_major, &have_minor) != 2) {
+        return false;
+    }
+    return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+}  // namespace
+
 uring_probe probe_uring() {
     uring_probe result;
+    if (!kernel_at_least(6, 0)) {
+        result.reason = "kernel older than 6.0 (no multishot receive)";
+        return result;
+    }
     io_uring ring{};
     int rc = io_uring_queue_init(8, &ring, 0);
     if (rc < 0) {

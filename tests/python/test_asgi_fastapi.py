@@ -311,6 +311,37 @@ def test_file_response(servers: ServerPair, files_dir: Path) -> None:
     assert response.headers["accept-ranges"] == "bytes"
 
 
+def resident_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_large_file_is_sent_a_piece_at_a_time(servers: ServerPair, files_dir: Path) -> None:
+    # pathsend must not load the file into memory: the server queues at most the
+    # high-water mark and reads on as the client takes the bytes.
+    size = 64 * 1024 * 1024
+    data = write_served_file(files_dir, "large.bin", size)
+    server = servers.dbridge_server
+    before = resident_kib(server.process.pid)
+    digest = hashlib.sha256()
+    received = 0
+    with httpx.stream("GET", f"{server.url}/files/large.bin", headers=IDENTITY, timeout=REQUEST_TIMEOUT) as r:
+        assert r.status_code == 200
+        peak = before
+        for chunk in r.iter_bytes(1024 * 1024):
+            digest.update(chunk)
+            received += len(chunk)
+            if received % (8 * 1024 * 1024) < 1024 * 1024:
+                peak = max(peak, resident_kib(server.process.pid))
+    assert received == size
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    grown_mib = (peak - before) / 1024
+    assert grown_mib < 16, f"server RSS grew by {grown_mib:.0f} MiB while sending a 64 MiB file"
+
+
 def test_pathsend_file_is_not_gzipped(servers: ServerPair, files_dir: Path) -> None:
     text = "".join(f"note {i}\n" for i in range(3000))
     (files_dir / "notes.txt").write_text(text)

@@ -543,6 +543,57 @@ BOOST_AUTO_TEST_CASE(adopting_an_inherited_listening_socket) {
     BOOST_TEST(adopted.port() == original.port());
 }
 
+// What a container with io_uring forbidden looks like: the automatic choice is epoll and
+// says why. Needs root (it flips the kernel's switch for a moment and puts it back).
+BOOST_AUTO_TEST_CASE(automatic_choice_falls_back_to_epoll_when_io_uring_is_disabled) {
+    const char* knob = "/proc/sys/kernel/io_uring_disabled";
+    std::string previous;
+    {
+        FILE* f = std::fopen(knob, "r");
+        BOOST_REQUIRE_MESSAGE(f != nullptr, knob << " is not readable: this test needs kernel 6.6+");
+        char buf[16] = {};
+        BOOST_REQUIRE(std::fgets(buf, sizeof(buf), f) != nullptr);
+        std::fclose(f);
+        previous = buf;
+    }
+    auto write_knob = [&](const std::string& value) {
+        FILE* f = std::fopen(knob, "w");
+        BOOST_REQUIRE_MESSAGE(f != nullptr, "cannot write " << knob << ": this test needs root");
+        std::fputs(value.c_str(), f);
+        std::fclose(f);
+    };
+    write_knob("2");
+    std::unique_ptr<dbridge::io::reactor> r;
+    std::string probe_reason;
+    try {
+        probe_reason = dbridge::io::probe_uring().reason;
+        dbridge::io::reactor_config rc;
+        rc.io = backend_choice::automatic;
+        r = dbridge::io::reactor::create(rc);
+    } catch (...) {
+        write_knob(previous);
+        throw;
+    }
+    write_knob(previous);
+    BOOST_TEST(std::string(dbridge::io::backend_name(r->kind())) == "epoll");
+    BOOST_TEST(r->choice_reason().find("io_uring unavailable") != std::string::npos, r->choice_reason());
+    BOOST_TEST(!probe_reason.empty());
+    BOOST_CHECK_THROW(
+        [&] {
+            write_knob("2");
+            try {
+                dbridge::io::reactor_config rc;
+                rc.io = backend_choice::uring;
+                dbridge::io::reactor::create(rc);
+            } catch (...) {
+                write_knob(previous);
+                throw;
+            }
+            write_knob(previous);
+        }(),
+        std::system_error);
+}
+
 BOOST_AUTO_TEST_CASE(forced_backend_names_are_parsed) {
     BOOST_TEST((dbridge::io::parse_backend_choice("epoll") == backend_choice::epoll));
     BOOST_TEST((dbridge::io::parse_backend_choice("uring") == backend_choice::uring));
