@@ -580,6 +580,14 @@ PyMethodDef exchange_methods[] = {
 
 }  // namespace
 
+PyObject* exchange_callable(exchange& ex, const char* which) {
+    // The bound methods handed to the app, made without an attribute lookup.
+    static PyMethodDef* receive_def = &exchange_methods[0];
+    static PyMethodDef* send_def = &exchange_methods[1];
+    PyMethodDef* def = which[0] == 'r' ? receive_def : send_def;
+    return PyCFunction_NewEx(def, reinterpret_cast<PyObject*>(&ex), nullptr);
+}
+
 bool exchange_type_init(PyObject* module) {
     exchange_type.tp_name = "dbridge_asgi._core.Exchange";
     exchange_type.tp_basicsize = sizeof(exchange);

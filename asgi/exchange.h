@@ -44,6 +44,9 @@ bool exchange_type_init(PyObject* module);
 exchange* exchange_start(worker& owner, PyObject* owner_ref, http1::connection& c, PyObject* scope,
                          bool expect_continue);
 
+// The app's `receive` ("receive") or `send` ("send") callable: a new reference.
+PyObject* exchange_callable(exchange& ex, const char* which);
+
 void exchange_on_body(exchange& ex, std::string_view chunk);
 void exchange_on_request_end(exchange& ex);
 void exchange_on_disconnect(exchange& ex);

@@ -337,8 +337,8 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
     }
     ++_active;
     PyObject* exo = reinterpret_cast<PyObject*>(ex);
-    py_ref receive(PyObject_GetAttrString(exo, "receive"));
-    py_ref send(PyObject_GetAttrString(exo, "send"));
+    py_ref receive(exchange_callable(*ex, "receive"));
+    py_ref send(exchange_callable(*ex, "send"));
     py_ref coro;
     if (receive && send) {
         PyObject* args[] = {_app.get(), scope.get(), receive.get(), send.get(), exo};
