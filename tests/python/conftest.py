@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -20,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from asgi_servers import STOP_TIMEOUT, stop_process
 
 RESPONDER_ENV = "DBRIDGE_RESPONDER"
 IO_BACKENDS = ["uring", "epoll"]
 START_TIMEOUT = 10.0  # seconds until the listener must accept
-STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM
 PORT_ATTEMPTS = 5  # another process may take the free port between our probe and the bind
 
 
@@ -110,19 +109,6 @@ def _wait_until_accepting(server: RunningResponder) -> bool:
         f"its stderr:\n{server.log()}",
         pytrace=False,
     )
-
-
-def stop_process(process: subprocess.Popen) -> int | None:
-    """SIGTERM, wait, SIGKILL as the fallback. Returns the exit code, or None if it needed SIGKILL."""
-    if process.poll() is not None:
-        return process.returncode
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return None
 
 
 def start_responder(io: str, log_dir: Path, uds: str | None = None) -> RunningResponder:
