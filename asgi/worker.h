@@ -84,7 +84,6 @@ public:
     void on_connection_closed(http1::connection& c) override;
 
 private:
-    void report_unraisable(const char* where);
     void reject_overload(http1::connection& c, PyObject* scope);
 
     std::unique_ptr<io::reactor> _reactor;
