@@ -71,7 +71,7 @@ void stream::close_after_flush() {
         return;
     }
     _state = state::draining;
-    clear_timeout();
+    set_timeout(_owner->_config.drain_timeout);
     // Input that arrives from now on is discarded, but it must still be read: a close
     // with unread input makes the kernel send RST, which can destroy our last response.
     resume_reading();
@@ -281,6 +281,9 @@ void reactor::on_sent(stream& s, std::size_t bytes) {
         return;
     }
     s._sending.consume(bytes);
+    if (s._state == stream::state::draining && bytes > 0) {
+        s.set_timeout(_config.drain_timeout);  // progress: the client is reading
+    }
     if (!s._sending.empty()) {
         start_send(s);  // a short send: resume with the rest
         return;
@@ -405,7 +408,7 @@ void reactor::expire_timers() {
             if (s->_state == stream::state::open) {
                 s->_handler->on_timeout(*s);
             } else if (s->_state != stream::state::closed) {
-                begin_close(*s);  // the linger time is over
+                begin_close(*s);  // the linger time is over, or a drain made no progress
             }
         }
     }

@@ -174,6 +174,9 @@ struct reactor_config {
     unsigned recv_buffer_size = 16 * 1024;
     // How long a gracefully closing connection keeps discarding input.
     milliseconds linger = milliseconds(2000);
+    // A closing connection whose client takes none of our last bytes for this long is
+    // closed anyway: a peer that stops reading cannot hold a connection forever.
+    milliseconds drain_timeout = milliseconds(60000);
     // After accept() fails for lack of file descriptors, wait before trying again.
     milliseconds accept_retry = milliseconds(100);
 };

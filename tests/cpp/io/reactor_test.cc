@@ -94,8 +94,9 @@ struct server_stats_copy {
 
 class test_server {
 public:
-    explicit test_server(backend_choice io, dbridge::http1::server_config config = {}, bool unix_socket = false)
-        : _config(std::move(config)) {
+    explicit test_server(backend_choice io, dbridge::http1::server_config config = {}, bool unix_socket = false,
+                         dbridge::io::reactor_config reactor_config = {})
+        : _config(std::move(config)), _reactor_config(reactor_config) {
         if (unix_socket) {
             _path = "/tmp/dbridge-reactor-test-" + std::to_string(::getpid()) + ".sock";
             _listener = dbridge::net::listener::unix_domain(_path, {});
@@ -126,7 +127,7 @@ public:
 
 private:
     void run(backend_choice io) {
-        dbridge::io::reactor_config rc;
+        dbridge::io::reactor_config rc = _reactor_config;
         rc.io = io;
         auto reactor = dbridge::io::reactor::create(rc);
         backend = dbridge::io::backend_name(reactor->kind());
@@ -149,6 +150,7 @@ private:
     }
 
     dbridge::http1::server_config _config;
+    dbridge::io::reactor_config _reactor_config;
     dbridge::net::listener _listener;
     std::string _path;
     std::thread _thread;
@@ -485,6 +487,28 @@ BOOST_DATA_TEST_CASE(idle_keep_alive_connection_is_closed_after_the_timeout, bda
     reader in(fd);
     BOOST_TEST(in.next().status == 200);
     BOOST_TEST(in.closed_by_peer());  // within SO_RCVTIMEO, or the test fails
+    ::close(fd);
+}
+
+BOOST_DATA_TEST_CASE(closing_connection_to_a_client_that_stops_reading_is_dropped, bdata::make(backends), io) {
+    dbridge::io::reactor_config rc;
+    rc.drain_timeout = std::chrono::milliseconds(200);
+    test_server server(io, {}, false, rc);
+    int fd = connect_to(server.port());
+    // Far more than the socket buffers hold, on a connection that closes after it.
+    const std::size_t n = 32 * 1024 * 1024;
+    send_all(fd, "GET /bytes/" + std::to_string(n) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // not reading at all
+    std::size_t received = 0;
+    char buf[65536];
+    for (;;) {
+        ssize_t got = ::recv(fd, buf, sizeof(buf), 0);
+        if (got <= 0) {
+            break;  // EOF or reset: the server gave up
+        }
+        received += static_cast<std::size_t>(got);
+    }
+    BOOST_TEST(received < n, "the whole response arrived: the stalled connection was not dropped");
     ::close(fd);
 }
 
