@@ -687,7 +687,31 @@ PyObject* exchange_finish(PyObject* self, PyObject* error) {
     return guarded([&] { return exchange_finish_impl(self, error); });
 }
 
+// An app task cancelled before its first step (anyone cancelling every task, as a
+// shutdown does) never runs run_asgi's body, so finish() is never called. The exchange
+// settles itself when it dies (when its connection closes: the connection holds it), as
+// if the app had raised, so the worker's count of active requests comes down.
+void exchange_finalize(PyObject* self) {
+    auto& ex = *reinterpret_cast<exchange*>(self);
+    if (ex.finished || ex.owner_ref == nullptr) {
+        return;
+    }
+    PyObject* type;
+    PyObject* value;
+    PyObject* traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* r = exchange_finish(self, Py_True);
+    if (r == nullptr) {
+        PyErr_WriteUnraisable(self);
+    }
+    Py_XDECREF(r);
+    PyErr_Restore(type, value, traceback);
+}
+
 void exchange_dealloc(PyObject* self) {
+    if (PyObject_CallFinalizerFromDealloc(self) < 0) {
+        return;  // resurrected by the finalizer
+    }
     PyObject_GC_UnTrack(self);
     close_file(*reinterpret_cast<exchange*>(self));
     exchange_clear(self);
@@ -729,6 +753,7 @@ bool exchange_type_init(PyObject* module) {
     exchange_type.tp_basicsize = sizeof(exchange);
     exchange_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC;
     exchange_type.tp_dealloc = exchange_dealloc;
+    exchange_type.tp_finalize = exchange_finalize;
     exchange_type.tp_traverse = exchange_traverse;
     exchange_type.tp_clear = exchange_clear;
     exchange_type.tp_methods = exchange_methods;

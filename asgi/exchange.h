@@ -1,7 +1,10 @@
 // One HTTP request/response cycle as the app sees it: the `receive` and `send` callables
 // and `finish`, which run_asgi calls when the app returns or raises. A Python object,
 // referenced by the app's task and, until the response is complete or the client is
-// gone, by its connection.
+// gone, by its connection. That reference matters: asyncio holds tasks weakly, and a
+// task waiting in receive() is reachable only through the exchange's future, so the
+// connection's reference is what keeps a waiting app alive. An exchange that dies
+// unfinished settles itself (exchange_finalize).
 #pragma once
 
 #ifndef PY_SSIZE_T_CLEAN

@@ -8,9 +8,11 @@
 #include "interned.h"
 #include "io/reactor.h"
 #include "ready_awaitable.h"
+#include "ring_selector.h"
 #include "worker.h"
 
 namespace py = pybind11;
+using dbridge::asgi::ring_selector;
 using dbridge::asgi::worker;
 using dbridge::asgi::worker_options;
 
@@ -49,6 +51,26 @@ PYBIND11_MODULE(_core, m) {
         py::arg("choice") = "auto",
         "Create a reactor as --io CHOICE would and return (backend, reason it was chosen).");
 
+    py::class_<ring_selector>(m, "Ring",
+                              "This thread's io_uring reactor as a selector (see dbridge_asgi.loops).")
+        .def(py::init<>())
+        .def("watch", [](ring_selector& r, int fd, unsigned events, py::object key) { r.watch(fd, events, key.ptr()); },
+             py::arg("fd"), py::arg("events"), py::arg("key"))
+        .def("unwatch", &ring_selector::unwatch, py::arg("fd"))
+        .def("rekey", [](ring_selector& r, int fd, py::object key) { r.rekey(fd, key.ptr()); }, py::arg("fd"),
+             py::arg("key"))
+        .def(
+            "select",
+            [](ring_selector& r, py::object timeout) {
+                PyObject* events = r.select(timeout.ptr());
+                if (events == nullptr) {
+                    throw py::error_already_set();
+                }
+                return py::reinterpret_steal<py::list>(events);
+            },
+            py::arg("timeout") = py::none())
+        .def_property_readonly("watched", &ring_selector::watched);
+
     py::class_<worker>(m, "Worker")
         .def(py::init([](py::object app, py::object loop, py::object run_asgi, const std::string& io,
                          const std::string& root_path, py::object state, py::object access_log,
@@ -56,7 +78,8 @@ PYBIND11_MODULE(_core, m) {
                          std::size_t limit_request_fields, std::size_t limit_request_field_size,
                          std::uint64_t max_body_size, bool server_header, bool date_header,
                          std::vector<std::pair<py::bytes, py::bytes>> default_headers,
-                         std::size_t limit_concurrency, py::object warn, const std::string& scheme) {
+                         std::size_t limit_concurrency, py::object warn, const std::string& scheme,
+                         py::object ring) {
                  worker_options o;
                  o.io = io;
                  o.root_path = root_path;
@@ -73,8 +96,9 @@ PYBIND11_MODULE(_core, m) {
                      o.default_headers.emplace_back(std::string(name), std::string(value));
                  }
                  o.limit_concurrency = limit_concurrency;
+                 ring_selector* selector = ring.is_none() ? nullptr : ring.cast<ring_selector*>();
                  return new worker(app.ptr(), loop.ptr(), run_asgi.ptr(), state.ptr(), access_log.ptr(), warn.ptr(),
-                                   o);
+                                   o, selector, selector != nullptr ? ring.ptr() : nullptr);
              }),
              py::arg("app"), py::arg("loop"), py::arg("run_asgi"), py::arg("io") = "auto",
              py::arg("root_path") = "", py::arg("state") = py::none(), py::arg("access_log") = py::none(),
@@ -83,9 +107,11 @@ PYBIND11_MODULE(_core, m) {
              py::arg("limit_request_field_size") = 32768, py::arg("max_body_size") = 0,
              py::arg("server_header") = true, py::arg("date_header") = true,
              py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
-             py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http")
+             py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http",
+             py::arg("ring") = py::none())
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
+        .def_property_readonly("on_ring_selector", &worker::on_ring_selector)
         .def_property_readonly("active_requests", &worker::active_requests)
         .def_property_readonly("open_connections", &worker::open_connections)
         .def("add_listener", [](worker& w, int fd, const std::string&) { w.add_listener(fd); }, py::arg("fd"),

@@ -31,7 +31,7 @@ exchange* current(http1::connection& c) {
 }  // namespace
 
 worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* state, PyObject* access_log,
-               PyObject* warn, const worker_options& options)
+               PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
     : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state),
       _limit_concurrency(options.limit_concurrency),
       _app(py_ref::borrow(app)),
@@ -39,9 +39,15 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
       _run_asgi(py_ref::borrow(run_asgi)),
       _access_log(access_log == Py_None ? py_ref() : py_ref::borrow(access_log)),
       _warn(warn == Py_None ? py_ref() : py_ref::borrow(warn)) {
-    io::reactor_config rc;
-    rc.io = io::parse_backend_choice(options.io);
-    _reactor = io::reactor::create(rc);
+    if (ring != nullptr) {
+        _reactor = &ring->reactor();
+        _ring_object = py_ref::borrow(ring_object);
+    } else {
+        io::reactor_config rc;
+        rc.io = io::parse_backend_choice(options.io);
+        _own_reactor = io::reactor::create(rc);
+        _reactor = _own_reactor.get();
+    }
 
     http1::server_config sc;
     sc.limits.max_request_line = options.limit_request_line;
@@ -105,6 +111,12 @@ worker::~worker() {
     _reactor->stop_accepting();
     _reactor->close_all();
     _reactor->poll(0);
+    if (!_own_reactor) {
+        // The reactor outlives us (it is the loop's selector): nothing it still holds
+        // may call back into this worker's connections.
+        _reactor->orphan_streams();
+        _reactor->flush();
+    }
 }
 
 const char* worker::backend() const {
@@ -117,6 +129,14 @@ void worker::add_listener(int fd) {
 
 void worker::start(PyObject* self) {
     if (_started) {
+        return;
+    }
+    _self = self;
+    if (on_ring_selector()) {
+        // select() submits what the loop's callbacks queued, waits, dispatches, and runs
+        // the reactor's timeouts: no reader, no tick, no scheduled flush.
+        _started = true;
+        _reactor->flush();
         return;
     }
     _flush_callback = py_ref(attr(self, "flush"));
@@ -205,7 +225,7 @@ void worker::close_all() {
 }
 
 void worker::detach_from_loop() {
-    if (_started) {
+    if (_started && !on_ring_selector()) {
         py_ref r(PyObject_CallMethod(_loop.get(), "remove_reader", "i", _wait_fd));
         if (!r) {
             PyErr_Clear();
@@ -216,8 +236,8 @@ void worker::detach_from_loop() {
                 PyErr_Clear();
             }
         }
-        _started = false;
     }
+    _started = false;
     _tick_handle = py_ref();
     _flush_callback = py_ref();
     _tick_callback = py_ref();
@@ -326,9 +346,7 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
         return;
     }
     // The worker's own Python object keeps it alive for as long as exchanges exist.
-    PyObject* self_ref = _flush_callback && PyMethod_Check(_flush_callback.get())
-                             ? PyMethod_GET_SELF(_flush_callback.get())
-                             : Py_None;
+    PyObject* self_ref = _self != nullptr ? _self : Py_None;
     exchange* ex = exchange_start(*this, self_ref, c, scope.get(), head.expect_continue);
     if (ex == nullptr) {
         PyErr_WriteUnraisable(nullptr);

@@ -1,8 +1,10 @@
 // One loop thread's server: a reactor and an HTTP/1.1 server whose requests run as ASGI
-// apps on that thread's persistent asyncio loop. The reactor's wait descriptor is a
-// reader on the loop, so the loop (asyncio or uvloop) waits for both its own work and
-// the sockets; everything here runs on the loop's thread with the GIL held, in
-// callbacks the loop makes.
+// apps on that thread's persistent asyncio loop. Two ways to share the thread with the
+// loop: the loop's selector is the ring (ring_selector.h: the worker borrows the
+// selector's reactor, whose completions are dispatched inside select()), or the
+// reactor's wait descriptor is a reader on a stock loop (asyncio or uvloop), which then
+// waits for both its own work and the sockets. Everything here runs on the loop's thread
+// with the GIL held, in calls the loop makes.
 #pragma once
 
 #ifndef PY_SSIZE_T_CLEAN
@@ -17,6 +19,7 @@
 #include "http1/connection.h"
 #include "io/reactor.h"
 #include "py_ref.h"
+#include "ring_selector.h"
 #include "scope_builder.h"
 
 namespace dbridge::asgi {
@@ -41,14 +44,18 @@ struct worker_options {
 
 class worker final : public http1::request_handler {
 public:
+    // `ring`: the loop's ring selector (its Python object in `ring_object`), or null for
+    // a stock loop, for which the worker makes a reactor of its own.
     worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* state, PyObject* access_log,
-           PyObject* warn, const worker_options& options);
+           PyObject* warn, const worker_options& options, ring_selector* ring = nullptr,
+           PyObject* ring_object = nullptr);
     ~worker() override;
 
     // ---- driven from Python -----------------------------------------------------------
     void add_listener(int fd);
-    // Registers on the loop: the wait descriptor as a reader, and a periodic tick that
-    // runs timeouts while the sockets are quiet. `self` is this worker's Python object.
+    // Registers on a stock loop: the wait descriptor as a reader, and a periodic tick
+    // that runs timeouts while the sockets are quiet (on the ring selector, select()
+    // does both). `self` is this worker's Python object.
     void start(PyObject* self);
     void poll();
     void flush();
@@ -60,6 +67,7 @@ public:
     void detach_from_loop();
 
     const char* backend() const;
+    bool on_ring_selector() const { return _ring_object.get() != nullptr; }
     const std::string& backend_reason() const { return _reactor->choice_reason(); }
     std::size_t active_requests() const { return _active; }
     std::size_t open_connections() const { return _reactor->open_streams(); }
@@ -86,7 +94,8 @@ public:
 private:
     void reject_overload(http1::connection& c, PyObject* scope);
 
-    std::unique_ptr<io::reactor> _reactor;
+    std::unique_ptr<io::reactor> _own_reactor;  // stock loop: ours; ring selector: null
+    io::reactor* _reactor = nullptr;
     std::unique_ptr<http1::server> _server;
     scope_builder _scope;
     std::size_t _limit_concurrency;
@@ -95,6 +104,8 @@ private:
     bool _started = false;
     int _wait_fd = -1;
 
+    PyObject* _self = nullptr;  // this worker's Python object (not a reference: it owns us)
+    py_ref _ring_object;        // keeps the borrowed reactor alive
     py_ref _app;
     py_ref _loop;
     py_ref _run_asgi;

@@ -60,6 +60,9 @@ wrk.headers["Content-Type"] = "application/json"
 
 
 def server_command(name: str, app: str, port: int, args: argparse.Namespace) -> list[str]:
+    if name.startswith("dbridge-asgi:"):
+        # A variant: dbridge-asgi:LOOP runs with --loop LOOP (ring, uvloop, asyncio).
+        return [*server_command("dbridge-asgi", app, port, args), "--loop", name.split(":", 1)[1]]
     if name == "dbridge-asgi":
         return [
             str(BIN / "dbridge-asgi"),
@@ -152,7 +155,7 @@ def wait_ready(process: subprocess.Popen, port: int, path: str, log: Path, name:
 def run(args: argparse.Namespace) -> list[dict]:
     results = []
     started: list[subprocess.Popen] = []
-    servers = ["dbridge-asgi", "uvicorn", "granian"]
+    servers = args.servers
     with tempfile.TemporaryDirectory(prefix="dbridge-bench-") as tmp:
         workdir = Path(tmp)
         post_script = workdir / "post.lua"
@@ -258,6 +261,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scenarios", default="raw,fastapi_get,fastapi_post")
+    parser.add_argument(
+        "--servers",
+        default="dbridge-asgi,uvicorn,granian",
+        help="comma-separated; dbridge-asgi:LOOP is dbridge-asgi with --loop LOOP (uvicorn is the baseline)",
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--io", default="auto")
@@ -265,6 +273,7 @@ def main() -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     args.scenarios = [s for s in args.scenarios.split(",") if s]
+    args.servers = [s for s in args.servers.split(",") if s]
     for s in args.scenarios:
         if s not in SCENARIOS:
             parser.error(f"unknown scenario {s!r}; known: {', '.join(SCENARIOS)}")

@@ -35,7 +35,7 @@ from dbridge_asgi.logging import (
 STARTUP_FAILURE = 3
 
 LIFESPAN_MODES = ("auto", "on", "off")
-LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+LOOP_CHOICES = ("auto", "asyncio", "uvloop", "ring")
 INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 IO_CHOICES = ("auto", "uring", "epoll")
 
@@ -135,6 +135,8 @@ class Config:
         self._check_choice("loop", loop, LOOP_CHOICES)
         self._check_choice("interface", interface, INTERFACES)
         self._check_choice("io", io, IO_CHOICES)
+        if loop == "ring" and io == "epoll":
+            raise ValueError("loop 'ring' runs on io_uring and cannot be combined with io 'epoll'")
 
         self.loaded = False
         self.loaded_app: Any = None
@@ -272,7 +274,14 @@ class Config:
         return self.server_header and all(name != b"server" for name, _ in self.encoded_headers)
 
     def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
-        """uvloop for "uvloop", and for "auto" when it is installed; the stdlib loop otherwise."""
+        """uvloop for "uvloop", and for "auto" when it is installed; the stdlib loop otherwise.
+
+        "ring": the stdlib loop with the io_uring ring as its selector (dbridge_asgi.loops).
+        """
+        if self.loop == "ring":
+            from .loops import new_ring_loop
+
+            return new_ring_loop
         if self.loop in ("auto", "uvloop"):
             try:
                 import uvloop

@@ -104,7 +104,7 @@ def _parse_headers(
     type=click.Choice(LOOP_CHOICES),
     default="auto",
     show_default=True,
-    help="Event loop: uvloop when installed (auto), or force one.",
+    help="Event loop: uvloop when installed (auto), or force one; 'ring' is asyncio on the io_uring ring.",
 )
 @option(
     "--io",

@@ -31,6 +31,7 @@ from dbridge_asgi import _core
 from dbridge_asgi.config import STARTUP_FAILURE, Config
 from dbridge_asgi.lifespan import Lifespan, create_lifespan
 from dbridge_asgi.logging import ACCESS_LOG_FORMAT, ACCESS_LOGGER, ERROR_LOGGER
+from dbridge_asgi.loops import loop_ring
 from dbridge_asgi.protocol import run_asgi
 
 HANDLED_SIGNALS = (
@@ -174,7 +175,10 @@ class Server:
             await self.lifespan.shutdown()
             sys.exit(STARTUP_FAILURE)
 
-        logger.info("Using %s", self.worker.backend_reason)
+        if self.worker.on_ring_selector:
+            logger.info("Using io_uring (the event loop's selector)")
+        else:
+            logger.info("Using %s", self.worker.backend_reason)
         if sockets is None:
             # With given sockets, whoever bound them has announced the address.
             self._log_started_message(self._listeners[0])
@@ -183,9 +187,10 @@ class Server:
     def _create_worker(self) -> Any:
         config = self.config
         assert self.lifespan is not None
+        loop = asyncio.get_running_loop()
         return _core.Worker(
             config.loaded_app,
-            asyncio.get_running_loop(),
+            loop,
             self._request_runner(),
             io=config.io,
             root_path=config.root_path,
@@ -198,6 +203,7 @@ class Server:
             default_headers=config.encoded_headers,
             limit_concurrency=config.limit_concurrency or 0,
             warn=logger.warning,
+            ring=loop_ring(loop),
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:

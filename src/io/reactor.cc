@@ -197,6 +197,36 @@ void reactor::close_all() {
     }
 }
 
+namespace {
+
+class orphan_handler final : public stream_handler {
+public:
+    void on_data(stream&, std::string_view) override {}
+    void on_eof(stream&) override {}
+    void on_timeout(stream& s) override { s.close(); }
+    void on_closed(stream&) override {}
+};
+
+orphan_handler orphaned;
+
+}  // namespace
+
+void reactor::orphan_streams() {
+    stop_accepting();  // an accept still in flight closes what it gets (l.stopped)
+    for (auto& l : _listeners) {
+        l->acceptor = nullptr;
+    }
+    for (auto& s : _streams) {
+        if (s->_handler != nullptr) {
+            s->_handler = &orphaned;
+            s->protocol_state = nullptr;
+            if (s->_state == stream::state::open) {
+                s->close();
+            }
+        }
+    }
+}
+
 stream* reactor::allocate_stream() {
     stream* s = _free;
     if (s != nullptr) {

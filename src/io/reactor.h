@@ -181,6 +181,15 @@ struct reactor_config {
     milliseconds accept_retry = milliseconds(100);
 };
 
+// Lets an embedding runtime give up a lock (Python's GIL) while the thread sleeps in the
+// reactor's wait, and only then: handlers always run with it held.
+class wait_guard {
+public:
+    virtual ~wait_guard() = default;
+    virtual void release() = 0;
+    virtual void reacquire() = 0;
+};
+
 struct reactor_stats {
     std::uint64_t accepted = 0;
     std::uint64_t closed = 0;
@@ -227,6 +236,12 @@ public:
 
     // Close every open stream now (the end of a shutdown).
     void close_all();
+    // For a protocol owner that leaves while the reactor lives on (a worker on a loop
+    // whose selector is the ring): streams still closing get a handler that ignores
+    // everything, and listeners stop for good, so no call reaches the departed owner.
+    void orphan_streams();
+
+    void set_wait_guard(wait_guard* g) { _wait_guard = g; }
 
     std::int64_t now_ms() const { return _now_ms; }
     const date_cache& date() const { return _date; }
@@ -273,6 +288,7 @@ protected:
     std::string _choice_reason;
     reactor_config _config;
     reactor_stats _stats;
+    wait_guard* _wait_guard = nullptr;
 
 private:
     friend class stream;

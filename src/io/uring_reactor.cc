@@ -26,6 +26,8 @@ enum class op_tag : std::uint64_t {
     send = 3,
     cancel = 4,           // a cancellation aimed at a stream's operations
     listener_cancel = 5,  // a cancellation of a listener's accept
+    poll = 6,             // an fd_watch's one-shot poll
+    poll_cancel = 7,      // the removal of one; its own completion carries nothing
 };
 constexpr std::uint64_t tag_mask = 7;
 constexpr unsigned buffer_group = 0;
@@ -268,6 +270,22 @@ void uring_reactor::cancel_operations(stream& s) {
     ++s._ops;
 }
 
+void uring_reactor::watch(fd_watch& w) {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_poll_add(sqe, w.fd, w.events);
+    io_uring_sqe_set_data64(sqe, tagged(&w, op_tag::poll));
+    w.in_kernel = true;
+}
+
+void uring_reactor::unwatch(fd_watch& w) {
+    if (!w.in_kernel) {
+        return;
+    }
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_poll_remove(sqe, tagged(&w, op_tag::poll));
+    io_uring_sqe_set_data64(sqe, tagged(&w, op_tag::poll_cancel));
+}
+
 void uring_reactor::wait_and_dispatch(int timeout_ms) {
     if (_event_fd >= 0) {
         // An outer loop woke us through the eventfd: reset it before reaping, so a
@@ -282,7 +300,13 @@ void uring_reactor::wait_and_dispatch(int timeout_ms) {
         __kernel_timespec ts{};
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+        if (_wait_guard != nullptr) {
+            _wait_guard->release();
+        }
         io_uring_submit_and_wait_timeout(&_ring, &cqe, 1, timeout_ms > 0 ? &ts : nullptr, nullptr);
+        if (_wait_guard != nullptr) {
+            _wait_guard->reacquire();
+        }
     }
     // Handlers may queue new SQEs while we walk the completions; that is fine, they are
     // submitted with the next wait.
@@ -376,6 +400,14 @@ void uring_reactor::dispatch(const io_uring_cqe& cqe) {
         operation_done(*static_cast<stream*>(owner));
         break;
     case op_tag::listener_cancel:
+        break;
+    case op_tag::poll: {
+        auto& w = *static_cast<fd_watch*>(owner);
+        w.in_kernel = false;
+        w.on_poll(cqe.res);  // may destroy w
+        break;
+    }
+    case op_tag::poll_cancel:
         break;
     }
 }

@@ -28,7 +28,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 APPS_DIR = REPO / "tests" / "apps"
-IO_BACKENDS = ["uring", "epoll"]
+# How a dbridge-asgi test server waits for its sockets: "uring" / "epoll" are the
+# reactor's wait descriptor as a reader on a stock loop (uvloop), "ring" is the io_uring
+# ring as the asyncio loop's selector (--loop ring). Suites that exercise the request
+# path run under each.
+IO_BACKENDS = ["uring", "epoll", "ring"]
 
 START_TIMEOUT = 20.0  # seconds until the server has said it runs and accepts a connection
 STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM
@@ -148,8 +152,12 @@ class ServerProcess:
 def _command(kind: str, app: str, port: int, io: str | None, args: list[str]) -> list[str]:
     if kind == "dbridge-asgi":
         command = [dbridge_script(), app, "--host", "127.0.0.1", "--port", str(port)]
-        if io is not None:
+        if io == "ring":
+            command += ["--io", "uring", "--loop", "ring"]
+        elif io is not None:
             command += ["--io", io]
+            if "--loop" not in args:
+                command += ["--loop", "uvloop"]
     else:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--loop", "uvloop", "--http", "httptools"]

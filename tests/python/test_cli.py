@@ -113,7 +113,7 @@ def test_help_lists_every_option() -> None:
 
 def test_help_shows_the_choices() -> None:
     result = invoke(["--help"])
-    for choices in ("[auto|on|off]", "[auto|asyncio|uvloop]", "[auto|uring|epoll]", "[auto|asgi3|asgi2]"):
+    for choices in ("[auto|on|off]", "[auto|asyncio|uvloop|ring]", "[auto|uring|epoll]", "[auto|asgi3|asgi2]"):
         assert choices in result.output
 
 
