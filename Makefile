@@ -17,7 +17,7 @@ BENCH_APT_PACKAGES := nginx-light
 CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
-.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core clean
+.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench clean
 
 all: install build-cpp
 
@@ -36,9 +36,10 @@ $(VENV)/.deps: pyproject.toml
 	@touch $@
 
 # The package, built from source into the venv (incremental: see build-dir in pyproject),
-# with the test dependencies (pytest, httpx, FastAPI, uvicorn to compare with).
+# with the test dependencies (pytest, httpx, FastAPI, uvicorn to compare with) and the
+# benchmark peers (granian, locust, matplotlib: the harness is tested too).
 install: deps
-	$(PY) -m pip install --quiet --no-build-isolation ".[test]"
+	$(PY) -m pip install --quiet --no-build-isolation ".[test,bench]"
 
 # ---- C++ ------------------------------------------------------------------------------
 
@@ -93,6 +94,14 @@ fuzz-smoke:
 bench-core: build-cpp
 	@.ci/apt-install $(BENCH_APT_PACKAGES)
 	$(PY) load/bench_core.py --responder $(CPP_BUILD)/dbridge-responder
+
+# The ASGI scenarios side by side (dbridge-asgi, uvicorn, granian), the C-only responder
+# as the floor where it answers the same request. BENCH_ARGS adds harness options.
+BENCH_SCENARIOS ?= raw,pipelined16,fastapi_get,fastapi_post
+bench: install build-cpp
+	$(VENV)/bin/dbridge-asgi bench --scenario $(BENCH_SCENARIOS) \
+	    --server 'floor@raw,pipelined16,no_keepalive=$(abspath $(CPP_BUILD)/dbridge-responder) --host {host} --port {port}' \
+	    --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(VENV)
