@@ -44,13 +44,20 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message.get("more_body", False):
             break
     line = echo_line(
-        scope["method"], scope["path"], scope["query_string"].decode("latin-1"), scope["http_version"], bytes(body)
+        scope["method"],
+        scope["path"],
+        scope["query_string"].decode("latin-1"),
+        scope["http_version"],
+        bytes(body),
     )
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(line))],
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(line)),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": line})

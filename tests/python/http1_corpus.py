@@ -28,7 +28,7 @@ else:  # pragma: no cover - the test extras install tomli there
     import tomli as tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))
-from echo_app import echo_line  # noqa: E402 - the app's own formatting, one owner
+from echo_app import echo_line
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "http1.toml"
 
@@ -102,7 +102,9 @@ class Case:
 def _expected(entry: dict, case_id: str) -> Expected:
     unknown = set(entry) - {"status", "app", "body", "version"}
     if unknown or ("status" in entry) == ("app" in entry):
-        raise ValueError(f"case {case_id}: a response is {{status = N}} or {{app = ..., body = ...}}: {entry}")
+        raise ValueError(
+            f"case {case_id}: a response is {{status = N}} or {{app = ..., body = ...}}: {entry}"
+        )
     if "status" in entry:
         return Expected(status=int(entry["status"]))
     return Expected(
@@ -122,7 +124,16 @@ def load_cases(path: Path = CORPUS) -> list[Case]:
         if case_id in seen:
             raise ValueError(f"case id {case_id!r} appears twice in {path}")
         seen.add(case_id)
-        unknown = set(entry) - {"id", "source", "request", "expect", "close", "half_close", "allow_100", "xfail"}
+        unknown = set(entry) - {
+            "id",
+            "source",
+            "request",
+            "expect",
+            "close",
+            "half_close",
+            "allow_100",
+            "xfail",
+        }
         if unknown:
             raise ValueError(f"case {case_id}: unknown keys {sorted(unknown)}")
         if not entry.get("source"):
@@ -223,13 +234,21 @@ class Observed:
     def describe(self) -> str:
         shown = []
         for token in self.tokens:
-            if token.startswith("app "):
-                # "<method> <target> HTTP/<v> <len> <hash>" -> "app <method> <target> (<len> B)"
-                head, _, rest = token[4:].rpartition(" HTTP/")
-                length = rest.split(" ")[1] if " " in rest else "?"
-                shown.append(f"app {head}" + (f" ({length} B)" if length not in ("0", "?") else ""))
-            else:
+            if not token.startswith("app "):
                 shown.append(token)
+            elif token.endswith(" (HEAD)"):
+                shown.append("app " + token[4:-7].rpartition(" HTTP/")[0])
+            else:
+                # "app <method> <target> HTTP/<version> <length> <hash>"
+                request, version, length, _ = token[4:].rsplit(" ", 3)
+                if len(request) > 40:
+                    request = request[:39] + "…"
+                text = f"app {request}"
+                if version != "HTTP/1.1":
+                    text += f" {version}"
+                if length != "0":
+                    text += f" ({length} B)"
+                shown.append(text)
         return ", ".join(shown or ["no response"]) + ", " + self.ending
 
 
@@ -246,7 +265,7 @@ def expected_observation(case: Case) -> Observed:
 
 
 def _token(response: Response) -> str:
-    """"app <echo line>" for the echo app's answer, else the status code."""
+    """The echo app's answer as "app <echo line>", any other response as its status code."""
     text = response.body.decode("utf-8", "replace")
     parts = text.rsplit(" ", 3)
     if response.status == 200 and len(parts) == 4 and parts[1].startswith("HTTP/"):
@@ -274,7 +293,9 @@ def observe(host: str, port: int, case: Case, first_wait: float = 3.0, grace: fl
             except ServerClosed:
                 return Observed(tokens, "close" if not reader.buffer else f"garbled: {reader.buffer[:40]!r}")
             except socket.timeout:
-                return Observed(tokens, "open" if not reader.buffer else f"incomplete: {reader.buffer[:40]!r}")
+                return Observed(
+                    tokens, "open" if not reader.buffer else f"incomplete: {reader.buffer[:40]!r}"
+                )
             except ConnectionResetError:
                 return Observed(tokens, "reset")
             except (AssertionError, ValueError, IndexError) as error:

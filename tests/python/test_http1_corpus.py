@@ -31,8 +31,12 @@ def _param(case):
 
 
 @pytest.fixture(scope="module", params=IO_BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from serve("dbridge-asgi", APP, tmp_path_factory.mktemp(f"corpus-{request.param}"), io=request.param)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    yield from serve(
+        "dbridge-asgi", APP, tmp_path_factory.mktemp(f"corpus-{request.param}"), io=request.param
+    )
 
 
 def test_corpus_is_large_and_sourced():
