@@ -194,30 +194,11 @@ std::optional<std::uint64_t> parse_content_length(std::string_view s) {
     return n;
 }
 
-// authority-form = uri-host ":" port (RFC 9112 §3.2.3); no userinfo, port not empty
-// (RFC 9110 §9.3.6: an empty or invalid port is rejected).
-bool is_authority_form(std::string_view t) {
-    const std::size_t colon = t.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) {
-        return false;
-    }
-    const std::string_view host = t.substr(0, colon);
-    const std::string_view port = t.substr(colon + 1);
-    if (port.empty() || port.size() > 5) {
-        return false;
-    }
-    std::uint32_t port_number = 0;
-    for (const char ch : port) {
-        if (!is_digit(static_cast<unsigned char>(ch))) {
-            return false;
-        }
-        port_number = port_number * 10 + static_cast<std::uint32_t>(ch - '0');
-    }
-    if (port_number > 65535) {
-        return false;
-    }
-    if (host.front() == '[') {
-        // IP-literal (RFC 3986 §3.2.2): IPv6address, checked for its alphabet only.
+// uri-host = IP-literal / IPv4address / reg-name (RFC 3986 §3.2.2); an IPv4address is
+// also a reg-name, and a reg-name may be empty.
+bool is_uri_host(std::string_view host) {
+    if (!host.empty() && host.front() == '[') {
+        // IP-literal: IPv6address, checked for its alphabet only.
         if (host.size() < 3 || host.back() != ']') {
             return false;
         }
@@ -241,6 +222,51 @@ bool is_authority_form(std::string_view t) {
         }
     }
     return true;
+}
+
+// authority-form = uri-host ":" port (RFC 9112 §3.2.3); no userinfo, port not empty
+// (RFC 9110 §9.3.6: an empty or invalid port is rejected).
+bool is_authority_form(std::string_view t) {
+    const std::size_t colon = t.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return false;
+    }
+    const std::string_view port = t.substr(colon + 1);
+    if (port.empty() || port.size() > 5) {
+        return false;
+    }
+    std::uint32_t port_number = 0;
+    for (const char ch : port) {
+        if (!is_digit(static_cast<unsigned char>(ch))) {
+            return false;
+        }
+        port_number = port_number * 10 + static_cast<std::uint32_t>(ch - '0');
+    }
+    return port_number <= 65535 && is_uri_host(t.substr(0, colon));
+}
+
+// Host = uri-host [ ":" port ], port = *DIGIT (RFC 9110 §7.2, RFC 3986 §3.2.3); empty when
+// the target has no authority (RFC 9112 §3.2). No userinfo, path or whitespace: a server
+// MUST answer 400 to a Host with an invalid value (RFC 9112 §3.2).
+bool is_host_field(std::string_view v) {
+    std::size_t host_end = v.size();
+    if (!v.empty() && v.front() == '[') {
+        const std::size_t bracket = v.find(']');
+        host_end = bracket == std::string_view::npos ? v.size() : bracket + 1;
+    } else {
+        host_end = std::min(v.find(':'), v.size());
+    }
+    if (host_end < v.size()) {
+        if (v[host_end] != ':') {
+            return false;
+        }
+        for (const char ch : v.substr(host_end + 1)) {
+            if (!is_digit(static_cast<unsigned char>(ch))) {
+                return false;
+            }
+        }
+    }
+    return is_uri_host(v.substr(0, host_end));
 }
 
 // absolute-form (RFC 9112 §3.2.2): we require scheme "://" authority, the only shape
@@ -628,12 +654,13 @@ parse_result request_parser::parse_head(std::string_view window) {
 
 bool request_parser::finish_request_line(const char* base) {
     const char* const version = base + _target_end + 1;  // "HTTP/d.d", syntax checked
-    if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) {
-        // Well-formed but not a version we speak (RFC 9110 §15.6.6).
+    if (version[5] != '1') {
+        // A major version we do not speak (RFC 9110 §15.6.6).
         fail(505, "HTTP version not supported");
         return false;
     }
-    _head.version_minor = static_cast<std::uint8_t>(version[7] - '0');
+    // A higher minor version is processed as the highest one we implement (RFC 9110 §6.2).
+    _head.version_minor = version[7] == '0' ? 0 : 1;
 
     const std::string_view method(base + _method_start, _method_end - _method_start);
     const std::string_view target(base + _method_end + 1, _target_end - _method_end - 1);
@@ -658,6 +685,7 @@ parse_result request_parser::finish_head(std::string_view window, std::size_t he
     const bool http11 = _head.version_minor == 1;
 
     std::size_t host_count = 0;
+    std::string_view host;
     bool has_content_length = false;
     bool content_lengths_differ = false;
     std::string_view content_length;
@@ -677,6 +705,7 @@ parse_result request_parser::finish_head(std::string_view window, std::size_t he
         case 4:
             if (equals_lower(name, "host")) {
                 ++host_count;
+                host = value;
             }
             break;
         case 6:
@@ -733,6 +762,9 @@ parse_result request_parser::finish_head(std::string_view window, std::size_t he
     }
     if (http11 && host_count == 0) {
         return fail(400, "HTTP/1.1 request without Host");
+    }
+    if (host_count == 1 && !is_host_field(host)) {
+        return fail(400, "invalid Host");
     }
 
     body_framing framing = body_framing::none;
