@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--pipeline", type=int, default=1, help="requests written per send")
     p.add_argument("--no-keepalive", action="store_true", help="a new connection per request")
+    p.add_argument("--idle-connections", type=int, default=10_000,
+                   help="connections the idle_10k scenario holds (default: 10000)")
     p.add_argument("--servers", help="comma-separated built-in servers (default: dbridge-asgi,uvicorn and "
                    "granian when installed); dbridge-asgi:ARGS is a variant with extra options")
     p.add_argument("--server", action="append", default=[], metavar="NAME[@SCENARIOS]=COMMAND",
@@ -77,8 +79,9 @@ def _cpu_list(text: str) -> set[int]:
 def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
     if args.scenario:
         chosen = shipped(args.scenario)
-        if args.app:
-            for s in chosen:
+        for s in chosen:
+            s.idle_connections = args.idle_connections
+            if args.app:
                 s.app = None  # their request shapes, the user's app
         return chosen
     if not args.app:

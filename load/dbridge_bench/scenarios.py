@@ -4,6 +4,7 @@ with a scenario built from the command line (`--path`, `--method`, `--body-file`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ SHIPPED = {
 
 
 def shipped(names: str) -> list[Scenario]:
+    """Copies of the shipped scenarios named (comma-separated), to be adjusted freely."""
     result = []
     for name in (n.strip() for n in names.split(",")):
         if not name:
@@ -76,5 +78,5 @@ def shipped(names: str) -> list[Scenario]:
         if name not in SHIPPED:
             known = ", ".join(SHIPPED)
             raise ValueError(f"unknown scenario {name!r}; shipped scenarios: {known}")
-        result.append(SHIPPED[name])
+        result.append(dataclasses.replace(SHIPPED[name]))
     return result
