@@ -11,6 +11,9 @@ class Exchange:
     def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
     def finish(self, error: BaseException | None) -> None: ...
 
+# Config.trusted_proxies(): (everyone, [(packed address, zone)], [(packed network, packed mask)], [literal]).
+TrustedProxies = tuple[bool, list[tuple[bytes, str]], list[tuple[bytes, bytes]], list[bytes]]
+
 class Worker:
     def __init__(
         self,
@@ -33,6 +36,7 @@ class Worker:
         limit_concurrency: int = 0,
         warn: Callable[[str], None] | None = None,
         scheme: str = "http",
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import json
 import logging
 import logging.config
@@ -114,8 +115,7 @@ class Config:
         # Not supported yet: run() says so and serves without it.
         self.reload = reload
         self.workers = workers or 1
-        # Not applied yet: the core does not rewrite client/scheme from X-Forwarded-* or
-        # Forwarded. Stored so configurations written for uvicorn load unchanged.
+        # Applied by the core (asgi/proxy_headers.cc) to connections from forwarded_allow_ips.
         self.proxy_headers = proxy_headers
         self.server_header = server_header
         self.date_header = date_header
@@ -169,6 +169,41 @@ class Config:
             raise ImportError("Install the python-dotenv package to use --env-file.") from exc
         logger.info("Loading environment from '%s'", env_file)
         load_dotenv(dotenv_path=env_file)
+
+    def trusted_proxies(self) -> tuple[bool, list[Any], list[Any], list[bytes]] | None:
+        """forwarded_allow_ips for the core, parsed as uvicorn's ProxyHeadersMiddleware parses it.
+
+        None when proxy headers are off. Otherwise (everyone, hosts, networks, literals):
+        "*" alone trusts everyone; an entry with '/' that ipaddress takes as a network is one,
+        other entries ipaddress takes as an address are one, and anything else (a Unix socket
+        path, a name) is a literal compared with the text of the client host.
+        """
+        if not self.proxy_headers:
+            return None
+        allowed = self.forwarded_allow_ips
+        if allowed in ("*", ["*"]):
+            return (True, [], [], [])
+        entries = [item.strip() for item in allowed.split(",")] if isinstance(allowed, str) else allowed
+        hosts: list[tuple[bytes, str]] = []
+        networks: list[tuple[bytes, bytes]] = []
+        literals: list[bytes] = []
+        for entry in entries:
+            try:
+                if "/" in entry:
+                    network = ipaddress.ip_network(entry)
+                    networks.append((network.network_address.packed, network.netmask.packed))
+                else:
+                    address = ipaddress.ip_address(entry)
+                    hosts.append((address.packed, getattr(address, "scope_id", None) or ""))
+                continue
+            except ValueError:
+                pass
+            try:
+                # Header values reach the comparison as Latin-1 text.
+                literals.append(entry.encode("latin-1"))
+            except UnicodeEncodeError:
+                pass  # could never equal a header value
+        return (False, hosts, networks, literals)
 
     @property
     def asgi_version(self) -> str:

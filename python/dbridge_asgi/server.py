@@ -198,6 +198,7 @@ class Server:
             default_headers=config.encoded_headers,
             limit_concurrency=config.limit_concurrency or 0,
             warn=logger.warning,
+            trusted_proxies=config.trusted_proxies(),
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:
