@@ -158,15 +158,15 @@ def _parse_headers(
 @option(
     "--proxy-headers/--no-proxy-headers",
     default=True,
-    help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips for the client address and scheme. "
-    "Not applied yet.",
+    help="Take the client address and scheme from X-Forwarded-For/-Proto on connections from "
+    "--forwarded-allow-ips.",
 )
 @option(
     "--forwarded-allow-ips",
     type=str,
     default=None,
-    help="Comma-separated addresses or networks whose proxy headers are trusted; defaults to "
-    "$FORWARDED_ALLOW_IPS, else '127.0.0.1,::1'.",
+    help="Comma-separated addresses, networks or literals (a Unix socket path) whose proxy headers are "
+    "trusted, '*' for all; defaults to $FORWARDED_ALLOW_IPS, else '127.0.0.1,::1'.",
 )
 @option(
     "--server-header/--no-server-header",
