@@ -91,9 +91,11 @@ class Config:
         root_path: str = "",
         limit_concurrency: int | None = None,
         limit_max_requests: int | None = None,
+        limit_max_requests_jitter: int = 0,
         backlog: int = 2048,
         timeout_keep_alive: int = 5,
         timeout_graceful_shutdown: int | None = None,
+        timeout_worker_healthcheck: int = 5,
         headers: list[tuple[str, str]] | None = None,
         factory: bool = False,
         app_dir: str | None = None,
@@ -122,9 +124,11 @@ class Config:
         self.root_path = root_path
         self.limit_concurrency = limit_concurrency
         self.limit_max_requests = limit_max_requests
+        self.limit_max_requests_jitter = limit_max_requests_jitter
         self.backlog = backlog
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_graceful_shutdown = timeout_graceful_shutdown
+        self.timeout_worker_healthcheck = timeout_worker_healthcheck
         self.headers: list[tuple[str, str]] = list(headers or [])
         self.factory = factory
         self.app_dir = app_dir

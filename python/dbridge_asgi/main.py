@@ -28,6 +28,7 @@ from dbridge_asgi.config import (
 )
 from dbridge_asgi.logging import ERROR_LOGGER, LOG_LEVELS, LOGGING_CONFIG
 from dbridge_asgi.server import Server
+from dbridge_asgi.supervisor import Supervisor
 
 logger = logging.getLogger(ERROR_LOGGER)
 
@@ -97,7 +98,7 @@ def _parse_headers(
     "--workers",
     type=int,
     default=None,
-    help="Number of worker processes; defaults to $WEB_CONCURRENCY, else 1. Only 1 is supported yet.",
+    help="Number of worker processes, kept running by a parent process; defaults to $WEB_CONCURRENCY, else 1.",
 )
 @option(
     "--loop",
@@ -197,6 +198,14 @@ def _parse_headers(
     help="Stop the process after this many requests (a supervisor is expected to start a new one).",
 )
 @option(
+    "--limit-max-requests-jitter",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add a random 0 to this many requests to --limit-max-requests per process, so workers do not "
+    "all restart at once.",
+)
+@option(
     "--backlog",
     type=int,
     default=2048,
@@ -223,6 +232,13 @@ def _parse_headers(
     default=None,
     help="On shutdown, wait at most this many seconds for in-flight requests, then cancel them. "
     "[default: wait for ever]",
+)
+@option(
+    "--timeout-worker-healthcheck",
+    type=int,
+    default=5,
+    show_default=True,
+    help="With --workers: replace a worker process that does not answer a health check within this many seconds.",
 )
 @option(
     "--header",
@@ -268,14 +284,8 @@ def run(app: Any, **options: Any) -> None:
     if config.reload:
         logger.warning("--reload is not supported yet; serving without it.")
     if config.workers > 1:
-        source = " (from $WEB_CONCURRENCY)" if config.workers_from_environment else ""
-        logger.error(
-            "--workers > 1 is not supported yet: got %d%s. Run one process, or several behind a "
-            "load balancer, for now.",
-            config.workers,
-            source,
-        )
-        sys.exit(STARTUP_FAILURE)
+        _run_workers(config)
+        return
 
     # Import before the loop exists, as uvicorn does: an unimportable app fails fast and
     # quietly (one ERROR line, exit 3).
@@ -292,6 +302,28 @@ def run(app: Any, **options: Any) -> None:
 
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _run_workers(config: Config) -> None:
+    """--workers N: this process binds the socket and supervises N server processes on it."""
+    if not isinstance(config.app, str):
+        # The children import it themselves, as with uvicorn.
+        logger.warning("You must pass the application as an import string to enable 'workers'.")
+        sys.exit(STARTUP_FAILURE)
+    try:
+        sock = config.bind_socket()
+    except OSError as exc:
+        logger.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
+    Server(config=config).log_started_message(sock)
+    try:
+        exit_code = Supervisor(config, [sock]).run()
+    finally:
+        sock.close()
+        if config.uds:
+            _remove_unix_socket(config.uds)
+    if exit_code != 0:
+        sys.exit(exit_code)
 
 
 def _remove_unix_socket(path: str) -> None:
