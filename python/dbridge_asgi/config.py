@@ -18,6 +18,7 @@ import socket
 import stat
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 from dbridge_asgi.asgi2 import ASGI2Adapter
@@ -66,6 +67,12 @@ def _is_asgi3(app: Any) -> bool:
     return iscoroutinefunction(app) or iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
 
 
+def _as_list(value: list[str] | str | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 class Config:
     def __init__(
         self,
@@ -83,6 +90,10 @@ class Config:
         use_colors: bool | None = None,
         interface: str = "auto",
         reload: bool = False,
+        reload_dirs: list[str] | str | None = None,
+        reload_delay: float = 0.25,
+        reload_includes: list[str] | str | None = None,
+        reload_excludes: list[str] | str | None = None,
         workers: int | None = None,
         proxy_headers: bool = True,
         server_header: bool = True,
@@ -114,8 +125,11 @@ class Config:
         self.access_log = access_log
         self.use_colors = use_colors
         self.interface = interface
-        # Not supported yet: run() says so and serves without it.
         self.reload = reload
+        self.reload_delay = reload_delay
+        self.reload_includes = _as_list(reload_includes)
+        self.reload_excludes = _as_list(reload_excludes)
+        self.reload_dirs = self._watched_directories(_as_list(reload_dirs))
         self.workers = workers or 1
         # Applied by the core (asgi/proxy_headers.cc) to connections from forwarded_allow_ips.
         self.proxy_headers = proxy_headers
@@ -158,6 +172,34 @@ class Config:
             self.forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
         else:
             self.forwarded_allow_ips = forwarded_allow_ips
+
+    def _watched_directories(self, reload_dirs: list[str]) -> list[Path]:
+        """--reload-dir, plus include patterns that name a directory, less excluded directories.
+
+        As uvicorn: the working directory when none is left; only existing directories count.
+        """
+        if not self.reload:
+            if reload_dirs or self.reload_includes or self.reload_excludes:
+                logger.warning(
+                    "Current configuration will not reload as not all conditions are met, "
+                    "please refer to documentation."
+                )
+            return []
+        candidates = [*reload_dirs, *(p for p in self.reload_includes if Path(p).is_dir())]
+        directories = sorted({Path(d).resolve() for d in candidates if Path(d).is_dir()})
+        excluded = [Path(p).resolve() for p in self.reload_excludes if Path(p).is_dir()]
+        directories = [
+            d for d in directories if not any(e == d or e in d.parents for e in excluded)
+        ]
+        if not directories:
+            if reload_dirs:
+                logger.warning(
+                    "Provided reload directories %s did not contain valid directories, watching current "
+                    "working directory.",
+                    reload_dirs,
+                )
+            directories = [Path.cwd()]
+        return directories
 
     @staticmethod
     def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import socket
 import stat
 import sys
 from typing import Any, Callable
@@ -27,6 +28,7 @@ from dbridge_asgi.config import (
     Config,
 )
 from dbridge_asgi.logging import ERROR_LOGGER, LOG_LEVELS, LOGGING_CONFIG
+from dbridge_asgi.reload import Reloader
 from dbridge_asgi.server import Server
 from dbridge_asgi.supervisor import Supervisor
 
@@ -88,11 +90,33 @@ def _parse_headers(
     default=None,
     help="Serve on an already-bound socket inherited as this file descriptor (socket activation, supervisors).",
 )
+@option("--reload", is_flag=True, default=False, help="Restart the server when files change (needs watchfiles).")
 @option(
-    "--reload",
-    is_flag=True,
-    default=False,
-    help="Restart on code changes. Not supported yet: accepted, and the server runs without it.",
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Watch this directory for changes (repeatable); the working directory by default.",
+)
+@option(
+    "--reload-include",
+    "reload_includes",
+    multiple=True,
+    help="Also restart for changes to files matching this glob (repeatable); '*.py' by default.",
+)
+@option(
+    "--reload-exclude",
+    "reload_excludes",
+    multiple=True,
+    help="Ignore changes to files matching this glob, or in this directory (repeatable); "
+    "'.*, .py[cod], .sw.*, ~*' by default.",
+)
+@option(
+    "--reload-delay",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Seconds between looks for changes.",
 )
 @option(
     "--workers",
@@ -282,7 +306,8 @@ def run(app: Any, **options: Any) -> None:
     config = Config(app, **options)
 
     if config.reload:
-        logger.warning("--reload is not supported yet; serving without it.")
+        _run_reloader(config)
+        return
     if config.workers > 1:
         _run_workers(config)
         return
@@ -304,18 +329,40 @@ def run(app: Any, **options: Any) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
-def _run_workers(config: Config) -> None:
-    """--workers N: this process binds the socket and supervises N server processes on it."""
+def _run_reloader(config: Config) -> None:
+    """--reload: this process binds the socket, watches the files and restarts one server process."""
     if not isinstance(config.app, str):
-        # The children import it themselves, as with uvicorn.
-        logger.warning("You must pass the application as an import string to enable 'workers'.")
+        logger.warning("You must pass the application as an import string to enable 'reload'.")
         sys.exit(STARTUP_FAILURE)
+    if config.workers > 1:
+        logger.warning('"workers" flag is ignored when reloading is enabled.')
+    logger.info("Will watch for changes in these directories: %s", sorted(map(str, config.reload_dirs)))
+    sock = _bind_or_exit(config)
+    try:
+        Reloader(config, [sock]).run()
+    finally:
+        sock.close()
+        if config.uds:
+            _remove_unix_socket(config.uds)
+
+
+def _bind_or_exit(config: Config) -> socket.socket:
     try:
         sock = config.bind_socket()
     except OSError as exc:
         logger.error("%s", exc)
         sys.exit(STARTUP_FAILURE)
     Server(config=config).log_started_message(sock)
+    return sock
+
+
+def _run_workers(config: Config) -> None:
+    """--workers N: this process binds the socket and supervises N server processes on it."""
+    if not isinstance(config.app, str):
+        # The children import it themselves, as with uvicorn.
+        logger.warning("You must pass the application as an import string to enable 'workers'.")
+        sys.exit(STARTUP_FAILURE)
+    sock = _bind_or_exit(config)
     try:
         exit_code = Supervisor(config, [sock]).run()
     finally:

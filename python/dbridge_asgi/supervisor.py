@@ -52,7 +52,7 @@ STARTED = b"1"
 STARTING = b"0"
 
 
-def _log_process(message: str, pid: int, level: int = logging.INFO) -> None:
+def log_process(message: str, pid: int, level: int = logging.INFO) -> None:
     """A "... [PID]" line, the PID in cyan when colours are on (as uvicorn's)."""
     logger.log(
         level,
@@ -139,14 +139,14 @@ class WorkerProcess:
         """SIGTERM: the child's server shuts down gracefully."""
         if self.poll() is None:
             os.kill(self.pid, signal.SIGTERM)
-            _log_process("Terminated child process [{pid}]", self.pid)
+            log_process("Terminated child process [{pid}]", self.pid)
 
     def kill(self) -> None:
         if self.poll() is None:
             os.kill(self.pid, signal.SIGKILL)
 
     def join(self) -> None:
-        _log_process("Waiting for child process [{pid}]", self.pid)
+        log_process("Waiting for child process [{pid}]", self.pid)
         if self.exit_code is None:
             try:
                 _, status = os.waitpid(self.pid, 0)
@@ -220,7 +220,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Serves until SIGINT/SIGTERM (exit code 0) or a child's failed startup (3)."""
-        _log_process("Started parent process [{pid}]", os.getpid())
+        log_process("Started parent process [{pid}]", os.getpid())
         self._wake_writer.setblocking(False)
         self._wake_reader.setblocking(False)
         previous_wakeup = signal.set_wakeup_fd(self._wake_writer.fileno())
@@ -239,7 +239,7 @@ class Supervisor:
             signal.set_wakeup_fd(previous_wakeup)
             self._wake_reader.close()
             self._wake_writer.close()
-        _log_process("Stopping parent process [{pid}]", os.getpid())
+        log_process("Stopping parent process [{pid}]", os.getpid())
         return self.exit_code
 
     # ---- processes ------------------------------------------------------------------
@@ -264,7 +264,7 @@ class Supervisor:
             if code == STARTUP_FAILURE:
                 # The app or its startup is broken and would fail the same way in every
                 # new child: stop instead of restarting in a loop.
-                _log_process(
+                log_process(
                     "Child process [{pid}] failed to start, stopping the parent process.",
                     process.pid,
                     logging.ERROR,
@@ -272,7 +272,7 @@ class Supervisor:
                 self.exit_code = STARTUP_FAILURE
                 self.should_exit = True
                 return
-            _log_process("Child process [{pid}] died", process.pid)
+            log_process("Child process [{pid}] died", process.pid)
             self.processes[index] = self._fork()
 
     def _kill_unresponsive(self) -> None:
