@@ -186,7 +186,8 @@ bool read_entry(std::string_view value, std::string_view& host, py_ref& port) {
 // visits the same entries in the same order without building the joined string.
 class forwarded_for_entries {
 public:
-    explicit forwarded_for_entries(const http1::request_head& head) : _head(head), _field(head.header_count()) {}
+    explicit forwarded_for_entries(const http1::request_head& head)
+        : _head(head), _field(head.header_count()) {}
 
     // The next entry to the left (stripped), or false when there is none.
     bool previous(std::string_view& entry) {

@@ -1,6 +1,8 @@
 from collections.abc import Awaitable
 from typing import Any, Callable
 
+from typing_extensions import TypeAlias
+
 __version__: str
 
 def probe_io() -> dict[str, object]: ...
@@ -12,7 +14,7 @@ class Exchange:
     def finish(self, error: BaseException | None) -> None: ...
 
 # Config.trusted_proxies(): (everyone, [(packed address, zone)], [(packed network, packed mask)], [literal]).
-TrustedProxies = tuple[bool, list[tuple[bytes, str]], list[tuple[bytes, bytes]], list[bytes]]
+TrustedProxies: TypeAlias = tuple[bool, list[tuple[bytes, str]], list[tuple[bytes, bytes]], list[bytes]]
 
 class Worker:
     def __init__(

@@ -188,9 +188,7 @@ class Config:
         candidates = [*reload_dirs, *(p for p in self.reload_includes if Path(p).is_dir())]
         directories = sorted({Path(d).resolve() for d in candidates if Path(d).is_dir()})
         excluded = [Path(p).resolve() for p in self.reload_excludes if Path(p).is_dir()]
-        directories = [
-            d for d in directories if not any(e == d or e in d.parents for e in excluded)
-        ]
+        directories = [d for d in directories if not any(e == d or e in d.parents for e in excluded)]
         if not directories:
             if reload_dirs:
                 logger.warning(

@@ -90,7 +90,9 @@ def _parse_headers(
     default=None,
     help="Serve on an already-bound socket inherited as this file descriptor (socket activation, supervisors).",
 )
-@option("--reload", is_flag=True, default=False, help="Restart the server when files change (needs watchfiles).")
+@option(
+    "--reload", is_flag=True, default=False, help="Restart the server when files change (needs watchfiles)."
+)
 @option(
     "--reload-dir",
     "reload_dirs",

@@ -38,7 +38,7 @@ logger = logging.getLogger(ERROR_LOGGER)
 # The signals the parent acts on; uvicorn's set, less the Windows-only SIGBREAK.
 SIGNALS = {
     getattr(signal, f"SIG{name}"): name
-    for name in "INT TERM HUP QUIT TTIN TTOU USR1 USR2 WINCH".split()
+    for name in ("INT", "TERM", "HUP", "QUIT", "TTIN", "TTOU", "USR1", "USR2", "WINCH")
     if hasattr(signal, f"SIG{name}")
 }
 
@@ -179,7 +179,7 @@ def _serve_in_child(config: Config, sockets: Sequence[socket.socket], channel: s
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - a child must end in os._exit, never return into the parent's code
+    except BaseException:  # a child must end in os._exit, never return into the parent's code
         # Before the server started (an exception while importing the app) this is a boot
         # failure: a new child would fail the same way.
         logger.exception("Exception in child process [%d]", os.getpid())

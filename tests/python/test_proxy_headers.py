@@ -69,7 +69,9 @@ def servers(
     log_dir: Path = tmp_path_factory.mktemp(f"proxy-{request.param}")
     with contextlib.ExitStack() as stack:
         running = {
-            kind: stack.enter_context(contextlib.contextmanager(serve)(kind, APP, log_dir, args=args, env=env))
+            kind: stack.enter_context(
+                contextlib.contextmanager(serve)(kind, APP, log_dir, args=args, env=env)
+            )
             for kind in ("uvicorn", "dbridge-asgi")
         }
         yield request.param, running
@@ -147,7 +149,7 @@ def test_access_log_shows_the_scope_client_as_uvicorn(servers: tuple[str, dict[s
     lines = {}
     for kind, server in running.items():
         target = f"/scope?mark={uuid.uuid4().hex}"
-        scope, peer = request_scope(server, [("X-Forwarded-For", "203.0.113.7:4711")], target=target)
+        _, peer = request_scope(server, [("X-Forwarded-For", "203.0.113.7:4711")], target=target)
         text = server.wait_for_output(target, stream="stdout")
         line = next(line for line in text.splitlines() if target in line)
         # The connection's own address differs between the two servers; name it.

@@ -38,7 +38,9 @@ def wait_for_answer(server: ServerProcess, expected: str) -> None:
         if last == expected:
             return
         time.sleep(0.1)
-    pytest.fail(f"the server never answered {expected!r} (last: {last!r}); stderr:\n{server.stderr()[-4000:]}")
+    pytest.fail(
+        f"the server never answered {expected!r} (last: {last!r}); stderr:\n{server.stderr()[-4000:]}"
+    )
 
 
 def start_reloading(tmp_path: Path, *args: str) -> tuple[Path, ServerProcess]:
@@ -51,7 +53,16 @@ def start_reloading(tmp_path: Path, *args: str) -> tuple[Path, ServerProcess]:
         "dbridge-asgi",
         "reloadable_app:app",
         logs,
-        args=["--reload", "--reload-dir", str(source), "--reload-delay", "0.1", "--app-dir", str(source), *args],
+        args=[
+            "--reload",
+            "--reload-dir",
+            str(source),
+            "--reload-delay",
+            "0.1",
+            "--app-dir",
+            str(source),
+            *args,
+        ],
     )
     return source, server
 

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from asgi_servers import ServerProcess, run_to_exit, start_server, stop_process
 APP = "workers_app:app"
 SLOW_STARTED = "workers-app: slow request started"  # workers_app.SLOW_STARTED
 WAIT = 20.0  # seconds a child may take to start, die or be replaced
+T = TypeVar("T")
 STARTED = re.compile(r"Started server process \[(\d+)\]")
 
 
@@ -42,19 +44,23 @@ def started_pids(server: ServerProcess) -> list[int]:
     return [int(pid) for pid in STARTED.findall(server.stderr())]
 
 
-def wait_for(condition, what: str, server: ServerProcess):  # noqa: ANN001, ANN201
+def wait_for(condition: Callable[[], T], what: str, server: ServerProcess) -> T:
     deadline = time.monotonic() + WAIT
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {WAIT} s; stderr:\n{server.stderr()[-4000:]}", pytrace=False)
+            pytest.fail(
+                f"{what} did not happen within {WAIT} s; stderr:\n{server.stderr()[-4000:]}", pytrace=False
+            )
         time.sleep(0.05)
 
 
 def wait_for_children(server: ServerProcess, count: int) -> list[int]:
-    return wait_for(lambda: len(started_pids(server)) >= count and started_pids(server), f"{count} children", server)
+    return wait_for(
+        lambda: len(started_pids(server)) >= count and started_pids(server), f"{count} children", server
+    )
 
 
 def alive(pid: int) -> bool:
