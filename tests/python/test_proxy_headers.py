@@ -12,13 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_servers import ServerProcess, serve
+from asgi_servers import (
+    REPO,
+    START_TIMEOUT,
+    ServerProcess,
+    _command,
+    free_tcp_port,
+    serve,
+    server_environment,
+    stop_process,
+)
 from raw_http import build_request, exchange
 
 APP = "raw_app:app"
@@ -158,3 +170,57 @@ def test_access_log_shows_the_scope_client_as_uvicorn(servers: tuple[str, dict[s
     forwarded = config in ("default", "networks-from-env", "everyone")
     client = "203.0.113.7:4711" if forwarded else "PEER"
     assert lines["dbridge-asgi"] == f'INFO:     {client} - "GET /scope?mark=M HTTP/1.1" 200 OK'
+
+
+# ---- Unix socket: the peer has no address (scope client None) ---------------------------------
+
+
+@contextlib.contextmanager
+def serve_on_unix_socket(kind: str, path: Path, args: list[str], log_dir: Path) -> Iterator[subprocess.Popen]:
+    stderr_path = log_dir / f"{kind}-uds.stderr"
+    with open(stderr_path, "wb") as err:
+        process = subprocess.Popen(
+            _command(kind, APP, free_tcp_port(), None, ["--uds", str(path), *args]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=REPO,
+            env=server_environment(),
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ("running on" in stderr_path.read_text() and path.exists()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{kind} did not start on {path}: {stderr_path.read_text()}", pytrace=False)
+            time.sleep(0.02)
+        yield process
+    finally:
+        stop_process(process)
+
+
+def scope_over_unix_socket(path: Path, fields: list[tuple[str, str]]) -> tuple[Any, str]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        scope = json.loads(exchange(sock, build_request("GET", "/scope", [("Host", "t"), *fields])).body)
+    return scope["client"], scope["scheme"]
+
+
+@pytest.mark.parametrize(
+    "allow, expected",
+    [
+        # uvicorn trusts a peer without an address only with "*"; a literal never matches None.
+        ("*", (["203.0.113.7", 0], "https")),
+        ("127.0.0.1,unix:,/tmp", (None, "http")),
+    ],
+)
+def test_unix_socket_peer_is_trusted_only_with_a_star(
+    allow: str, expected: tuple[Any, str], tmp_path: Path
+) -> None:
+    fields = [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")]
+    seen = {}
+    for kind in ("uvicorn", "dbridge-asgi"):
+        path = tmp_path / f"{kind}.sock"
+        with serve_on_unix_socket(kind, path, ["--forwarded-allow-ips", allow], tmp_path):
+            seen[kind] = scope_over_unix_socket(path, fields)
+    assert seen["dbridge-asgi"] == seen["uvicorn"] == expected, seen
