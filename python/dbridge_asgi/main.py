@@ -338,6 +338,12 @@ def _run_reloader(config: Config) -> None:
         sys.exit(STARTUP_FAILURE)
     if config.workers > 1:
         logger.warning('"workers" flag is ignored when reloading is enabled.')
+    try:
+        import watchfiles  # noqa: F401
+    except ImportError:
+        # uvicorn falls back to polling file stats; we ask for the package instead.
+        logger.error("--reload needs the watchfiles package: pip install 'dbridge-asgi[standard]'.")
+        sys.exit(STARTUP_FAILURE)
     logger.info("Will watch for changes in these directories: %s", sorted(map(str, config.reload_dirs)))
     sock = _bind_or_exit(config)
     try:

@@ -25,7 +25,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import click
@@ -110,11 +110,12 @@ class WorkerProcess:
         assert self.channel is not None
         return self.channel.fileno()
 
-    def wait_until_started(self, timeout: float) -> bool:
-        """True once the child's server serves; False if it exits or takes longer than `timeout`."""
+    def wait_until_started(self, timeout: float, stop_requested: Callable[[], bool]) -> bool:
+        """True once the child's server serves; False if it exits, takes longer than `timeout`,
+        or the parent is asked to stop meanwhile."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.poll() is not None or not self.send_ping():
+            if stop_requested() or self.poll() is not None or not self.send_ping():
                 return False
             ready, _, _ = select.select([self], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
             if ready and self.read_answer() == STARTED:
@@ -304,28 +305,34 @@ class Supervisor:
             process.join()
 
     def _restart_all(self) -> None:
-        """A rolling restart: each new child serves before the one it replaces is stopped (uvicorn 0.54)."""
+        """A rolling restart: each new child serves before the one it replaces is stopped (uvicorn 0.54).
+
+        A new child that does not start (new code that fails to import) is dropped and the
+        old children keep serving: a bad deploy does not take the service down.
+        """
         for index, old in enumerate(list(self.processes)):
-            if self.should_exit:
+            if self._stop_requested():
                 return
             new = self._fork()
-            if not new.wait_until_started(self.config.timeout_worker_healthcheck):
+            if not new.wait_until_started(self.config.timeout_worker_healthcheck, self._stop_requested):
                 new.kill()
                 new.join()
-                if new.exit_code == STARTUP_FAILURE:
-                    self.exit_code = STARTUP_FAILURE
-                    self.should_exit = True
-                logger.error(
-                    "New child process [%d] was not ready in time; keeping worker [%d] and aborting the restart.",
-                    new.pid,
-                    old.pid,
-                )
+                if not self._stop_requested():
+                    logger.error(
+                        "New child process [%d] was not ready in time; keeping worker [%d] and aborting the "
+                        "restart.",
+                        new.pid,
+                        old.pid,
+                    )
                 return
             old.terminate()
             old.join()
             self.processes[index] = new
 
     # ---- signals --------------------------------------------------------------------
+
+    def _stop_requested(self) -> bool:
+        return self.should_exit or any(sig in (signal.SIGINT, signal.SIGTERM) for sig in self._signal_queue)
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         # Only queued here; acted on by the main loop, outside the signal handler.

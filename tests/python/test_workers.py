@@ -212,3 +212,23 @@ def test_child_that_does_not_answer_the_health_check_is_replaced(workers: Server
     wait_for(lambda: len(live_children(workers)) == 2, "two live children", workers)
     assert stuck not in live_children(workers)
     assert served_by(workers) in live_children(workers)
+
+
+def test_sighup_with_code_that_no_longer_imports_keeps_the_old_children(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    module = source / "deployed_app.py"
+    module.write_text((Path(__file__).parents[1] / "apps" / "workers_app.py").read_text())
+    server = start_server(
+        "dbridge-asgi", "deployed_app:app", tmp_path, args=["--workers", "2", "--app-dir", str(source)]
+    )
+    try:
+        old = set(wait_for_children(server, 2))
+        module.write_text("raise RuntimeError('a bad deploy')\n")
+        server.process.send_signal(signal.SIGHUP)
+        server.wait_for_output("was not ready in time; keeping worker", timeout=WAIT)
+        assert live_children(server) == old
+        assert served_by(server) in old
+    finally:
+        code = stop_process(server.process)
+    assert code == 0, server.stderr()[-4000:]
