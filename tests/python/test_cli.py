@@ -55,6 +55,10 @@ OPTIONS_IN_HELP = [
     "--workers",
     "--limit-max-requests-jitter",
     "--timeout-worker-healthcheck",
+    "--reload-dir",
+    "--reload-include",
+    "--reload-exclude",
+    "--reload-delay",
 ]
 
 

@@ -91,3 +91,58 @@ def test_reload_include_adds_a_pattern(tmp_path: Path) -> None:
         assert "notes.txt" in text
     finally:
         assert stop_process(server.process) == 0, server.stderr()[-4000:]
+
+
+# ---- which changes count: uvicorn's FileFilter rules, compared with uvicorn's own ------------
+
+
+FILTER_OPTIONS = [
+    {},
+    {"reload_includes": ["*.txt"]},
+    {"reload_excludes": ["*.py"]},
+    {"reload_includes": ["*.txt"], "reload_excludes": ["skip_*.py"]},
+    {"reload_includes": [".*"]},
+]
+FILTER_PATHS = [
+    "app.py",
+    "pkg/mod.py",
+    ".hidden.py",
+    "mod.pyc",
+    "notes.txt",
+    "skip_me.py",
+    ".env",
+    "~lock.py",
+]
+
+
+@pytest.mark.parametrize("options", FILTER_OPTIONS, ids=lambda options: repr(options) or "defaults")
+def test_file_filter_decides_as_uvicorn(
+    options: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn.config
+    from dbridge_asgi.config import Config
+    from dbridge_asgi.reload import FileFilter
+    from uvicorn.supervisors.watchfilesreload import FileFilter as UvicornFileFilter
+
+    monkeypatch.chdir(tmp_path)
+    ours = FileFilter(Config("m:app", log_config=None, reload=True, **options))
+    theirs = UvicornFileFilter(uvicorn.config.Config("m:app", log_config=None, reload=True, **options))
+    paths = [tmp_path / relative for relative in FILTER_PATHS]
+    assert {p.name: ours(p) for p in paths} == {p.name: theirs(p) for p in paths}
+
+
+def test_excluded_directory_is_not_watched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbridge_asgi.config import Config
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "generated").mkdir()
+    (tmp_path / "docs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = Config(
+        "m:app",
+        log_config=None,
+        reload=True,
+        reload_dirs=["src/generated", "docs"],
+        reload_excludes=["docs"],
+    )
+    assert config.reload_dirs == [(tmp_path / "src" / "generated").resolve()]
