@@ -53,10 +53,10 @@ struct trusted_proxies {
 // address (scope client None), which uvicorn trusts only with "*".
 bool peer_is_trusted(const trusted_proxies& trusted, const sockaddr_storage& peer);
 
-// The scope's client and scheme after X-Forwarded-For/-Proto, for a request from a trusted
-// peer. `client` is replaced by a new (host, port) tuple and `scheme` by one of
-// "http"/"https"/"ws"/"wss" when the headers say so, else left alone. False with a Python
-// error set if an object could not be made.
+// The client and scheme X-Forwarded-For/-Proto give, for a request from a trusted peer:
+// `client` receives a new (host, port) tuple and `scheme` one of "http"/"https"/"ws"/"wss"
+// when the headers say so; each is left alone otherwise. False with a Python error set if
+// an object could not be made.
 bool apply_forwarded_headers(const trusted_proxies& trusted, const http1::request_head& head, py_ref& client,
                              std::string_view& scheme);
 

@@ -208,19 +208,25 @@ PyObject* scope_builder::headers_list(const http1::request_head& head) {
 
 PyObject* scope_builder::build(http1::connection& c, const http1::request_head& head) {
     connection_values* conn = values_for(c, _proxies);
-    py_ref client = py_ref::borrow(conn->client);
-    py_ref scheme = _scheme;
+    // Borrowed; replaced only for a request from a trusted proxy that sent X-Forwarded-*.
+    PyObject* client = conn->client;
+    PyObject* scheme = _scheme.get();
+    py_ref forwarded_client, forwarded_scheme;
     if (conn->from_trusted_proxy) {
-        std::string_view forwarded_scheme;
-        if (!apply_forwarded_headers(_proxies, head, client, forwarded_scheme)) {
+        std::string_view proto;
+        if (!apply_forwarded_headers(_proxies, head, forwarded_client, proto)) {
             return nullptr;
         }
-        if (!forwarded_scheme.empty()) {
-            scheme = py_ref(PyUnicode_FromStringAndSize(forwarded_scheme.data(),
-                                                        static_cast<Py_ssize_t>(forwarded_scheme.size())));
-            if (!scheme) {
+        if (forwarded_client) {
+            client = forwarded_client.get();
+        }
+        if (!proto.empty()) {
+            forwarded_scheme =
+                py_ref(PyUnicode_FromStringAndSize(proto.data(), static_cast<Py_ssize_t>(proto.size())));
+            if (!forwarded_scheme) {
                 return nullptr;
             }
+            scheme = forwarded_scheme.get();
         }
     }
     std::string_view raw_path, query;
@@ -262,8 +268,8 @@ PyObject* scope_builder::build(http1::connection& c, const http1::request_head& 
         PyDict_SetItem(extensions.get(), names.http_response_pathsend, pathsend.get()) < 0 ||
         PyDict_SetItem(d, names.type, names.http) < 0 || PyDict_SetItem(d, names.asgi, asgi.get()) < 0 ||
         PyDict_SetItem(d, names.http_version, head.version_minor == 1 ? names.http_1_1 : names.http_1_0) < 0 ||
-        PyDict_SetItem(d, names.server, conn->server) < 0 || PyDict_SetItem(d, names.client, client.get()) < 0 ||
-        PyDict_SetItem(d, names.scheme, scheme.get()) < 0 ||
+        PyDict_SetItem(d, names.server, conn->server) < 0 || PyDict_SetItem(d, names.client, client) < 0 ||
+        PyDict_SetItem(d, names.scheme, scheme) < 0 ||
         PyDict_SetItem(d, names.root_path, _root_path.get()) < 0 ||
         PyDict_SetItem(d, names.headers, headers.get()) < 0 || PyDict_SetItem(d, names.state, state.get()) < 0 ||
         PyDict_SetItem(d, names.method, method.get()) < 0 || PyDict_SetItem(d, names.path, path.get()) < 0 ||
