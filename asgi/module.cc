@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "exchange.h"
 #include "interned.h"
 #include "io/reactor.h"
@@ -15,6 +18,48 @@ namespace py = pybind11;
 using dbridge::asgi::ring_selector;
 using dbridge::asgi::worker;
 using dbridge::asgi::worker_options;
+
+namespace {
+
+// Config.trusted_proxies(): None (proxy headers off) or (everyone, hosts, networks,
+// literals), addresses as packed bytes (4 or 16 long) so ipaddress did all the parsing.
+dbridge::asgi::trusted_proxies trusted_proxies_from(const py::object& spec) {
+    dbridge::asgi::trusted_proxies t;
+    if (spec.is_none()) {
+        return t;
+    }
+    auto [everyone, hosts, networks, literals] =
+        spec.cast<std::tuple<bool, std::vector<std::pair<py::bytes, std::string>>,
+                             std::vector<std::pair<py::bytes, py::bytes>>, std::vector<py::bytes>>>();
+    auto copy_packed = [](const py::bytes& packed, std::array<unsigned char, 16>& out) {
+        std::string b(packed);
+        if (b.size() != 4 && b.size() != 16) {
+            throw py::value_error("a packed address is 4 or 16 bytes long");
+        }
+        std::copy(b.begin(), b.end(), out.begin());
+        return b.size() == 4 ? 4 : 6;
+    };
+    t.enabled = true;
+    t.everyone = everyone;
+    for (auto& [packed, zone] : hosts) {
+        dbridge::asgi::ip_address ip;
+        ip.version = copy_packed(packed, ip.bytes);
+        ip.zone = zone;
+        t.hosts.push_back(std::move(ip));
+    }
+    for (auto& [address, mask] : networks) {
+        dbridge::asgi::ip_network net;
+        net.version = copy_packed(address, net.address);
+        copy_packed(mask, net.mask);
+        t.networks.push_back(net);
+    }
+    for (auto& literal : literals) {
+        t.literals.emplace_back(std::string(literal));
+    }
+    return t;
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "dbridge-asgi core: io_uring/epoll reactor, HTTP/1.1 engine and the ASGI shim";
@@ -79,7 +124,7 @@ PYBIND11_MODULE(_core, m) {
                          std::uint64_t max_body_size, bool server_header, bool date_header,
                          std::vector<std::pair<py::bytes, py::bytes>> default_headers,
                          std::size_t limit_concurrency, py::object warn, const std::string& scheme,
-                         py::object ring) {
+                         py::object ring, py::object trusted_proxies) {
                  worker_options o;
                  o.io = io;
                  o.root_path = root_path;
@@ -96,6 +141,7 @@ PYBIND11_MODULE(_core, m) {
                      o.default_headers.emplace_back(std::string(name), std::string(value));
                  }
                  o.limit_concurrency = limit_concurrency;
+                 o.proxies = trusted_proxies_from(trusted_proxies);
                  ring_selector* selector = ring.is_none() ? nullptr : ring.cast<ring_selector*>();
                  return new worker(app.ptr(), loop.ptr(), run_asgi.ptr(), state.ptr(), access_log.ptr(), warn.ptr(),
                                    o, selector, selector != nullptr ? ring.ptr() : nullptr);
@@ -108,7 +154,7 @@ PYBIND11_MODULE(_core, m) {
              py::arg("server_header") = true, py::arg("date_header") = true,
              py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
              py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http",
-             py::arg("ring") = py::none())
+             py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none())
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)

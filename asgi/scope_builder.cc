@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <utility>
 
 #include "interned.h"
 #include "net/listener.h"
@@ -15,6 +16,7 @@ namespace {
 struct connection_values {
     PyObject* client;  // tuple or None
     PyObject* server;  // tuple or None
+    bool from_trusted_proxy;  // X-Forwarded-* are read on this connection
 };
 
 PyObject* address_tuple(const sockaddr_storage& address) {
@@ -34,11 +36,12 @@ PyObject* address_tuple(const sockaddr_storage& address) {
     Py_RETURN_NONE;
 }
 
-connection_values* values_for(http1::connection& c) {
+connection_values* values_for(http1::connection& c, const trusted_proxies& proxies) {
     auto* v = static_cast<connection_values*>(c.connection_state);
     if (v == nullptr) {
         v = new connection_values{};
         io::stream& s = c.stream();
+        v->from_trusted_proxy = peer_is_trusted(proxies, s.peer_address());
         v->client = address_tuple(s.peer_address());
         v->server = address_tuple(s.local_address());
         if (s.peer_address().ss_family == AF_UNIX) {
@@ -151,12 +154,13 @@ void split_target(std::string_view target, std::string_view& path, std::string_v
 
 }  // namespace
 
-scope_builder::scope_builder(std::string root_path, std::string scheme, PyObject* state)
+scope_builder::scope_builder(std::string root_path, std::string scheme, PyObject* state, trusted_proxies proxies)
     : _root_path(PyUnicode_FromStringAndSize(root_path.data(), static_cast<Py_ssize_t>(root_path.size()))),
       _root_path_bytes(PyBytes_FromStringAndSize(root_path.data(), static_cast<Py_ssize_t>(root_path.size()))),
       _has_root_path(!root_path.empty()),
       _scheme(PyUnicode_InternFromString(scheme.c_str())),
-      _state(py_ref::borrow(state)) {}
+      _state(py_ref::borrow(state)),
+      _proxies(std::move(proxies)) {}
 
 void scope_builder::forget_connection(http1::connection& c) {
     auto* v = static_cast<connection_values*>(c.connection_state);
@@ -203,7 +207,28 @@ PyObject* scope_builder::headers_list(const http1::request_head& head) {
 }
 
 PyObject* scope_builder::build(http1::connection& c, const http1::request_head& head) {
-    connection_values* conn = values_for(c);
+    connection_values* conn = values_for(c, _proxies);
+    // Borrowed; replaced only for a request from a trusted proxy that sent X-Forwarded-*.
+    PyObject* client = conn->client;
+    PyObject* scheme = _scheme.get();
+    py_ref forwarded_client, forwarded_scheme;
+    if (conn->from_trusted_proxy) {
+        std::string_view proto;
+        if (!apply_forwarded_headers(_proxies, head, forwarded_client, proto)) {
+            return nullptr;
+        }
+        if (forwarded_client) {
+            client = forwarded_client.get();
+        }
+        if (!proto.empty()) {
+            forwarded_scheme =
+                py_ref(PyUnicode_FromStringAndSize(proto.data(), static_cast<Py_ssize_t>(proto.size())));
+            if (!forwarded_scheme) {
+                return nullptr;
+            }
+            scheme = forwarded_scheme.get();
+        }
+    }
     std::string_view raw_path, query;
     split_target(head.target, raw_path, query);
 
@@ -243,8 +268,8 @@ PyObject* scope_builder::build(http1::connection& c, const http1::request_head& 
         PyDict_SetItem(extensions.get(), names.http_response_pathsend, pathsend.get()) < 0 ||
         PyDict_SetItem(d, names.type, names.http) < 0 || PyDict_SetItem(d, names.asgi, asgi.get()) < 0 ||
         PyDict_SetItem(d, names.http_version, head.version_minor == 1 ? names.http_1_1 : names.http_1_0) < 0 ||
-        PyDict_SetItem(d, names.server, conn->server) < 0 || PyDict_SetItem(d, names.client, conn->client) < 0 ||
-        PyDict_SetItem(d, names.scheme, _scheme.get()) < 0 ||
+        PyDict_SetItem(d, names.server, conn->server) < 0 || PyDict_SetItem(d, names.client, client) < 0 ||
+        PyDict_SetItem(d, names.scheme, scheme) < 0 ||
         PyDict_SetItem(d, names.root_path, _root_path.get()) < 0 ||
         PyDict_SetItem(d, names.headers, headers.get()) < 0 || PyDict_SetItem(d, names.state, state.get()) < 0 ||
         PyDict_SetItem(d, names.method, method.get()) < 0 || PyDict_SetItem(d, names.path, path.get()) < 0 ||

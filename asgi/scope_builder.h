@@ -12,13 +12,14 @@
 #include <string>
 
 #include "http1/connection.h"
+#include "proxy_headers.h"
 #include "py_ref.h"
 
 namespace dbridge::asgi {
 
 class scope_builder {
 public:
-    scope_builder(std::string root_path, std::string scheme, PyObject* state);
+    scope_builder(std::string root_path, std::string scheme, PyObject* state, trusted_proxies proxies = {});
 
     // A new reference, or null with a Python error set.
     PyObject* build(http1::connection& c, const http1::request_head& head);
@@ -34,6 +35,7 @@ private:
     bool _has_root_path;
     py_ref _scheme;
     py_ref _state;  // the lifespan state dict: each scope gets a shallow copy
+    trusted_proxies _proxies;
 };
 
 }  // namespace dbridge::asgi

@@ -32,7 +32,7 @@ exchange* current(http1::connection& c) {
 
 worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* state, PyObject* access_log,
                PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
-    : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state),
+    : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state, options.proxies),
       _limit_concurrency(options.limit_concurrency),
       _app(py_ref::borrow(app)),
       _loop(py_ref::borrow(loop)),

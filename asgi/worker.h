@@ -40,6 +40,7 @@ struct worker_options {
     bool date_header = true;
     std::vector<std::pair<std::string, std::string>> default_headers;
     std::size_t limit_concurrency = 0;
+    trusted_proxies proxies;  // --proxy-headers, --forwarded-allow-ips
 };
 
 class worker final : public http1::request_handler {

@@ -1,6 +1,8 @@
 from collections.abc import Awaitable
 from typing import Any, Callable
 
+from typing_extensions import TypeAlias
+
 __version__: str
 
 def probe_io() -> dict[str, object]: ...
@@ -10,6 +12,9 @@ class Exchange:
     def receive(self) -> Awaitable[dict[str, Any]]: ...
     def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
     def finish(self, error: BaseException | None) -> None: ...
+
+# Config.trusted_proxies(): (everyone, [(packed address, zone)], [(packed network, packed mask)], [literal]).
+TrustedProxies: TypeAlias = tuple[bool, list[tuple[bytes, str]], list[tuple[bytes, bytes]], list[bytes]]
 
 class Worker:
     def __init__(
@@ -33,6 +38,7 @@ class Worker:
         limit_concurrency: int = 0,
         warn: Callable[[str], None] | None = None,
         scheme: str = "http",
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

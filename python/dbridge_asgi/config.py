@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import json
 import logging
 import logging.config
@@ -17,6 +18,7 @@ import socket
 import stat
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 from dbridge_asgi.asgi2 import ASGI2Adapter
@@ -65,6 +67,12 @@ def _is_asgi3(app: Any) -> bool:
     return iscoroutinefunction(app) or iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
 
 
+def _as_list(value: list[str] | str | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 class Config:
     def __init__(
         self,
@@ -82,6 +90,10 @@ class Config:
         use_colors: bool | None = None,
         interface: str = "auto",
         reload: bool = False,
+        reload_dirs: list[str] | str | None = None,
+        reload_delay: float = 0.25,
+        reload_includes: list[str] | str | None = None,
+        reload_excludes: list[str] | str | None = None,
         workers: int | None = None,
         proxy_headers: bool = True,
         server_header: bool = True,
@@ -90,9 +102,11 @@ class Config:
         root_path: str = "",
         limit_concurrency: int | None = None,
         limit_max_requests: int | None = None,
+        limit_max_requests_jitter: int = 0,
         backlog: int = 2048,
         timeout_keep_alive: int = 5,
         timeout_graceful_shutdown: int | None = None,
+        timeout_worker_healthcheck: int = 5,
         headers: list[tuple[str, str]] | None = None,
         factory: bool = False,
         app_dir: str | None = None,
@@ -111,20 +125,24 @@ class Config:
         self.access_log = access_log
         self.use_colors = use_colors
         self.interface = interface
-        # Not supported yet: run() says so and serves without it.
         self.reload = reload
+        self.reload_delay = reload_delay
+        self.reload_includes = _as_list(reload_includes)
+        self.reload_excludes = _as_list(reload_excludes)
+        self.reload_dirs = self._watched_directories(_as_list(reload_dirs))
         self.workers = workers or 1
-        # Not applied yet: the core does not rewrite client/scheme from X-Forwarded-* or
-        # Forwarded. Stored so configurations written for uvicorn load unchanged.
+        # Applied by the core (asgi/proxy_headers.cc) to connections from forwarded_allow_ips.
         self.proxy_headers = proxy_headers
         self.server_header = server_header
         self.date_header = date_header
         self.root_path = root_path
         self.limit_concurrency = limit_concurrency
         self.limit_max_requests = limit_max_requests
+        self.limit_max_requests_jitter = limit_max_requests_jitter
         self.backlog = backlog
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_graceful_shutdown = timeout_graceful_shutdown
+        self.timeout_worker_healthcheck = timeout_worker_healthcheck
         self.headers: list[tuple[str, str]] = list(headers or [])
         self.factory = factory
         self.app_dir = app_dir
@@ -157,6 +175,32 @@ class Config:
         else:
             self.forwarded_allow_ips = forwarded_allow_ips
 
+    def _watched_directories(self, reload_dirs: list[str]) -> list[Path]:
+        """--reload-dir, plus include patterns that name a directory, less excluded directories.
+
+        As uvicorn: the working directory when none is left; only existing directories count.
+        """
+        if not self.reload:
+            if reload_dirs or self.reload_includes or self.reload_excludes:
+                logger.warning(
+                    "Current configuration will not reload as not all conditions are met, "
+                    "please refer to documentation."
+                )
+            return []
+        candidates = [*reload_dirs, *(p for p in self.reload_includes if Path(p).is_dir())]
+        directories = sorted({Path(d).resolve() for d in candidates if Path(d).is_dir()})
+        excluded = [Path(p).resolve() for p in self.reload_excludes if Path(p).is_dir()]
+        directories = [d for d in directories if not any(e == d or e in d.parents for e in excluded)]
+        if not directories:
+            if reload_dirs:
+                logger.warning(
+                    "Provided reload directories %s did not contain valid directories, watching current "
+                    "working directory.",
+                    reload_dirs,
+                )
+            directories = [Path.cwd()]
+        return directories
+
     @staticmethod
     def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
         if value not in choices:
@@ -171,6 +215,41 @@ class Config:
             raise ImportError("Install the python-dotenv package to use --env-file.") from exc
         logger.info("Loading environment from '%s'", env_file)
         load_dotenv(dotenv_path=env_file)
+
+    def trusted_proxies(self) -> tuple[bool, list[Any], list[Any], list[bytes]] | None:
+        """forwarded_allow_ips for the core, parsed as uvicorn's ProxyHeadersMiddleware parses it.
+
+        None when proxy headers are off. Otherwise (everyone, hosts, networks, literals):
+        "*" alone trusts everyone; an entry with '/' that ipaddress takes as a network is one,
+        other entries ipaddress takes as an address are one, and anything else (a Unix socket
+        path, a name) is a literal compared with the text of the client host.
+        """
+        if not self.proxy_headers:
+            return None
+        allowed = self.forwarded_allow_ips
+        if allowed in ("*", ["*"]):
+            return (True, [], [], [])
+        entries = [item.strip() for item in allowed.split(",")] if isinstance(allowed, str) else allowed
+        hosts: list[tuple[bytes, str]] = []
+        networks: list[tuple[bytes, bytes]] = []
+        literals: list[bytes] = []
+        for entry in entries:
+            try:
+                if "/" in entry:
+                    network = ipaddress.ip_network(entry)
+                    networks.append((network.network_address.packed, network.netmask.packed))
+                else:
+                    address = ipaddress.ip_address(entry)
+                    hosts.append((address.packed, getattr(address, "scope_id", None) or ""))
+                continue
+            except ValueError:
+                pass
+            try:
+                # Header values reach the comparison as Latin-1 text.
+                literals.append(entry.encode("latin-1"))
+            except UnicodeEncodeError:
+                pass  # could never equal a header value
+        return (False, hosts, networks, literals)
 
     @property
     def asgi_version(self) -> str:

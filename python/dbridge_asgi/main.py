@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import socket
 import stat
 import sys
 from typing import Any, Callable
@@ -27,7 +28,9 @@ from dbridge_asgi.config import (
     Config,
 )
 from dbridge_asgi.logging import ERROR_LOGGER, LOG_LEVELS, LOGGING_CONFIG
+from dbridge_asgi.reload import Reloader
 from dbridge_asgi.server import Server
+from dbridge_asgi.supervisor import Supervisor
 
 logger = logging.getLogger(ERROR_LOGGER)
 
@@ -88,16 +91,40 @@ def _parse_headers(
     help="Serve on an already-bound socket inherited as this file descriptor (socket activation, supervisors).",
 )
 @option(
-    "--reload",
-    is_flag=True,
-    default=False,
-    help="Restart on code changes. Not supported yet: accepted, and the server runs without it.",
+    "--reload", is_flag=True, default=False, help="Restart the server when files change (needs watchfiles)."
+)
+@option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Watch this directory for changes (repeatable); the working directory by default.",
+)
+@option(
+    "--reload-include",
+    "reload_includes",
+    multiple=True,
+    help="Also restart for changes to files matching this glob (repeatable); '*.py' by default.",
+)
+@option(
+    "--reload-exclude",
+    "reload_excludes",
+    multiple=True,
+    help="Ignore changes to files matching this glob, or in this directory (repeatable); "
+    "'.*, .py[cod], .sw.*, ~*' by default.",
+)
+@option(
+    "--reload-delay",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Seconds between looks for changes.",
 )
 @option(
     "--workers",
     type=int,
     default=None,
-    help="Number of worker processes; defaults to $WEB_CONCURRENCY, else 1. Only 1 is supported yet.",
+    help="Number of worker processes, kept running by a parent process; defaults to $WEB_CONCURRENCY, else 1.",
 )
 @option(
     "--loop",
@@ -158,15 +185,15 @@ def _parse_headers(
 @option(
     "--proxy-headers/--no-proxy-headers",
     default=True,
-    help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips for the client address and scheme. "
-    "Not applied yet.",
+    help="Take the client address and scheme from X-Forwarded-For/-Proto on connections from "
+    "--forwarded-allow-ips.",
 )
 @option(
     "--forwarded-allow-ips",
     type=str,
     default=None,
-    help="Comma-separated addresses or networks whose proxy headers are trusted; defaults to "
-    "$FORWARDED_ALLOW_IPS, else '127.0.0.1,::1'.",
+    help="Comma-separated addresses, networks or literals (a Unix socket path) whose proxy headers are "
+    "trusted, '*' for all; defaults to $FORWARDED_ALLOW_IPS, else '127.0.0.1,::1'.",
 )
 @option(
     "--server-header/--no-server-header",
@@ -197,6 +224,14 @@ def _parse_headers(
     help="Stop the process after this many requests (a supervisor is expected to start a new one).",
 )
 @option(
+    "--limit-max-requests-jitter",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add a random 0 to this many requests to --limit-max-requests per process, so workers do not "
+    "all restart at once.",
+)
+@option(
     "--backlog",
     type=int,
     default=2048,
@@ -223,6 +258,13 @@ def _parse_headers(
     default=None,
     help="On shutdown, wait at most this many seconds for in-flight requests, then cancel them. "
     "[default: wait for ever]",
+)
+@option(
+    "--timeout-worker-healthcheck",
+    type=int,
+    default=5,
+    show_default=True,
+    help="With --workers: replace a worker process that does not answer a health check within this many seconds.",
 )
 @option(
     "--header",
@@ -266,16 +308,11 @@ def run(app: Any, **options: Any) -> None:
     config = Config(app, **options)
 
     if config.reload:
-        logger.warning("--reload is not supported yet; serving without it.")
+        _run_reloader(config)
+        return
     if config.workers > 1:
-        source = " (from $WEB_CONCURRENCY)" if config.workers_from_environment else ""
-        logger.error(
-            "--workers > 1 is not supported yet: got %d%s. Run one process, or several behind a "
-            "load balancer, for now.",
-            config.workers,
-            source,
-        )
-        sys.exit(STARTUP_FAILURE)
+        _run_workers(config)
+        return
 
     # Import before the loop exists, as uvicorn does: an unimportable app fails fast and
     # quietly (one ERROR line, exit 3).
@@ -292,6 +329,56 @@ def run(app: Any, **options: Any) -> None:
 
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _run_reloader(config: Config) -> None:
+    """--reload: this process binds the socket, watches the files and restarts one server process."""
+    if not isinstance(config.app, str):
+        logger.warning("You must pass the application as an import string to enable 'reload'.")
+        sys.exit(STARTUP_FAILURE)
+    if config.workers > 1:
+        logger.warning('"workers" flag is ignored when reloading is enabled.')
+    try:
+        import watchfiles  # noqa: F401
+    except ImportError:
+        # uvicorn falls back to polling file stats; we ask for the package instead.
+        logger.error("--reload needs the watchfiles package: pip install 'dbridge-asgi[standard]'.")
+        sys.exit(STARTUP_FAILURE)
+    logger.info("Will watch for changes in these directories: %s", sorted(map(str, config.reload_dirs)))
+    sock = _bind_or_exit(config)
+    try:
+        Reloader(config, [sock]).run()
+    finally:
+        sock.close()
+        if config.uds:
+            _remove_unix_socket(config.uds)
+
+
+def _bind_or_exit(config: Config) -> socket.socket:
+    try:
+        sock = config.bind_socket()
+    except OSError as exc:
+        logger.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
+    Server(config=config).log_started_message(sock)
+    return sock
+
+
+def _run_workers(config: Config) -> None:
+    """--workers N: this process binds the socket and supervises N server processes on it."""
+    if not isinstance(config.app, str):
+        # The children import it themselves, as with uvicorn.
+        logger.warning("You must pass the application as an import string to enable 'workers'.")
+        sys.exit(STARTUP_FAILURE)
+    sock = _bind_or_exit(config)
+    try:
+        exit_code = Supervisor(config, [sock]).run()
+    finally:
+        sock.close()
+        if config.uds:
+            _remove_unix_socket(config.uds)
+    if exit_code != 0:
+        sys.exit(exit_code)
 
 
 def _remove_unix_socket(path: str) -> None:

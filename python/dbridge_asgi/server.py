@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import random
 import signal
 import socket
 import sys
@@ -181,7 +182,7 @@ class Server:
             logger.info("Using %s", self.worker.backend_reason)
         if sockets is None:
             # With given sockets, whoever bound them has announced the address.
-            self._log_started_message(self._listeners[0])
+            self.log_started_message(self._listeners[0])
         self.started = True
 
     def _create_worker(self) -> Any:
@@ -204,6 +205,7 @@ class Server:
             limit_concurrency=config.limit_concurrency or 0,
             warn=logger.warning,
             ring=loop_ring(loop),
+            trusted_proxies=config.trusted_proxies(),
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:
@@ -225,6 +227,9 @@ class Server:
         limit = self.config.limit_max_requests
         if limit is None:
             return run_asgi
+        # uvicorn: a random 0..jitter more per process, so workers started together do not
+        # all restart together.
+        limit += random.randint(0, self.config.limit_max_requests_jitter)
         served = 0
 
         async def run_asgi_counted(app: Any, scope: Any, receive: Any, send: Any, exchange: Any) -> None:
@@ -238,7 +243,7 @@ class Server:
         self._request_codes.add(run_asgi_counted.__code__)
         return run_asgi_counted
 
-    def _log_started_message(self, sock: socket.socket) -> None:
+    def log_started_message(self, sock: socket.socket) -> None:
         config = self.config
         if config.fd is not None:
             logger.info(

@@ -53,6 +53,12 @@ OPTIONS_IN_HELP = [
     "--io",
     "--header-timeout",
     "--workers",
+    "--limit-max-requests-jitter",
+    "--timeout-worker-healthcheck",
+    "--reload-dir",
+    "--reload-include",
+    "--reload-exclude",
+    "--reload-delay",
 ]
 
 
@@ -313,14 +319,6 @@ def test_factory_flag_on_a_plain_app_exits_3(tmp_path: Path) -> None:
     result = run_cli(["cliapp:app", "--factory"], cwd=tmp_path)
     assert result.returncode == STARTUP_FAILURE, result.stderr
     assert "ERROR:    Error loading ASGI app factory: " in result.stderr
-
-
-@pytest.mark.parametrize("args, env", [(["--workers", "2"], {}), ([], {"WEB_CONCURRENCY": "4"})])
-def test_more_than_one_worker_is_refused_clearly(args: list[str], env: dict, tmp_path: Path) -> None:
-    write_module(tmp_path, "cliapp", ASGI3_APP)
-    result = run_cli(["cliapp:app", *args], cwd=tmp_path, env=env)
-    assert result.returncode == STARTUP_FAILURE, result.stderr
-    assert "--workers > 1 is not supported yet" in result.stderr
 
 
 def test_bad_option_exits_2_like_uvicorn(tmp_path: Path) -> None:
