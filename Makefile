@@ -11,13 +11,13 @@ FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := g++ pkg-config liburing-dev libboost-test-dev clang libclang-rt-14-dev curl wrk
+APT_PACKAGES := g++ pkg-config liburing-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind
 BENCH_APT_PACKAGES := nginx-light
 
 CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
-.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench clean
+.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench perf-gate callgrind-gate callgrind-budget clean
 
 all: install build-cpp
 
@@ -102,6 +102,20 @@ bench: install build-cpp
 	$(VENV)/bin/dbridge-asgi bench --scenario $(BENCH_SCENARIOS) \
 	    --server 'floor@raw,pipelined16,no_keepalive=$(abspath $(CPP_BUILD)/dbridge-responder) --host {host} --port {port}' \
 	    --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md $(BENCH_ARGS)
+
+# The gates CI runs. callgrind: instructions per request of the core on a fixed replay,
+# against load/callgrind_budget.json (exact; `make callgrind-budget` records a new one).
+# perf: a short side-by-side run of the raw ASGI app with a floor generous enough that
+# noise cannot fail a good change (measured: about 0.3× uvicorn's CPU per request).
+callgrind-gate: build-cpp
+	$(PYTHON) load/callgrind_gate.py --replay $(CPP_BUILD)/dbridge-replay
+
+callgrind-budget: build-cpp
+	$(PYTHON) load/callgrind_gate.py --replay $(CPP_BUILD)/dbridge-replay --update
+
+perf-gate: install
+	$(VENV)/bin/dbridge-asgi bench --scenario raw --servers dbridge-asgi,uvicorn --duration 3 \
+	    --warmup 1 --rounds 2 --gate "cpu:dbridge-asgi/uvicorn<=0.8"
 
 clean:
 	rm -rf $(BUILD) $(VENV)

@@ -160,8 +160,8 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)
         .def_property_readonly("active_requests", &worker::active_requests)
         .def_property_readonly("open_connections", &worker::open_connections)
-        .def("add_listener", [](worker& w, int fd, const std::string&) { w.add_listener(fd); }, py::arg("fd"),
-             py::arg("scheme") = "http")
+        .def("add_listener", [](worker& w, int fd, const std::string&, bool shared) { w.add_listener(fd, shared); },
+             py::arg("fd"), py::arg("scheme") = "http", py::arg("shared") = false)
         .def("start", [](py::object self) { self.cast<worker&>().start(self.ptr()); })
         .def("poll", &worker::poll)
         .def("flush", &worker::flush)

@@ -123,8 +123,8 @@ const char* worker::backend() const {
     return io::backend_name(_reactor->kind());
 }
 
-void worker::add_listener(int fd) {
-    _reactor->add_listener(fd, *_server);
+void worker::add_listener(int fd, bool shared) {
+    _reactor->add_listener(fd, *_server, shared);
 }
 
 void worker::start(PyObject* self) {

@@ -53,7 +53,8 @@ public:
     ~worker() override;
 
     // ---- driven from Python -----------------------------------------------------------
-    void add_listener(int fd);
+    // `shared`: other processes accept on this socket too (see reactor::add_listener).
+    void add_listener(int fd, bool shared = false);
     // Registers on a stock loop: the wait descriptor as a reader, and a periodic tick
     // that runs timeouts while the sockets are quiet (on the ring selector, select()
     // does both). `self` is this worker's Python object.

@@ -167,7 +167,9 @@ class Server:
             else:
                 self._listeners = [self.config.bind_socket()]
             for sock in self._listeners:
-                self.worker.add_listener(sock.fileno(), "http")
+                # Sockets others accept on too (worker processes, Gunicorn, an inherited --fd).
+                shared = sockets is not None or self.config.fd is not None
+                self.worker.add_listener(sock.fileno(), "http", shared=shared)
             self.worker.start()
         except (OSError, RuntimeError, ValueError) as exc:
             # As uvicorn on a failed bind: say why, let the app shut down, exit 3.

@@ -156,9 +156,10 @@ reactor::reactor(const reactor_config& config) : _config(config) {
 
 reactor::~reactor() = default;
 
-void reactor::add_listener(int fd, stream_acceptor& acceptor) {
+void reactor::add_listener(int fd, stream_acceptor& acceptor, bool shared) {
     auto slot = std::make_unique<listener_slot>();
     slot->fd = fd;
+    slot->shared = shared;
     slot->acceptor = &acceptor;
     arm_listener(*slot);
     _listeners.push_back(std::move(slot));
@@ -212,7 +213,7 @@ orphan_handler orphaned;
 }  // namespace
 
 void reactor::orphan_streams() {
-    stop_accepting();  // an accept still in flight closes what it gets (l.stopped)
+    stop_accepting();  // an accept still in flight closes what it gets (no acceptor)
     for (auto& l : _listeners) {
         l->acceptor = nullptr;
     }

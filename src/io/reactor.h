@@ -215,8 +215,11 @@ public:
     const std::string& choice_reason() const { return _choice_reason; }
 
     // Accept connections on a listening socket (owned by the caller, who keeps it open
-    // while the reactor runs); each accepted socket gets acceptor.open().
-    void add_listener(int fd, stream_acceptor& acceptor);
+    // while the reactor runs); each accepted socket gets acceptor.open(). `shared`: other
+    // processes accept on the same socket (worker processes, Gunicorn's arbiter): io_uring
+    // then takes one connection per accept, so the kernel's wake-ups rotate between the
+    // processes instead of feeding one multishot accept forever.
+    void add_listener(int fd, stream_acceptor& acceptor, bool shared = false);
     // Stop accepting on every listener (graceful shutdown); accepted streams go on.
     void stop_accepting();
 
@@ -255,6 +258,7 @@ protected:
         int fd = -1;
         stream_acceptor* acceptor = nullptr;
         bool armed = false;        // accepting (multishot accept in the kernel / EPOLLIN)
+        bool shared = false;       // the socket is accepted on by other processes too
         bool stopped = false;
         std::int64_t retry_at = 0;  // when accepting paused after EMFILE/ENFILE
     };

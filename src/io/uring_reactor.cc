@@ -219,7 +219,14 @@ io_uring_sqe* uring_reactor::next_sqe() {
 
 void uring_reactor::arm_listener(listener_slot& l) {
     io_uring_sqe* sqe = next_sqe();
-    io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (l.shared) {
+        // A multishot accept stays first in the socket's (exclusive) wait queue and would
+        // take every connection from the other processes; a one-shot accept re-queues
+        // behind them each time.
+        io_uring_prep_accept(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else {
+        io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
     io_uring_sqe_set_data64(sqe, tagged(&l, op_tag::accept));
     l.armed = true;
 }
@@ -347,10 +354,15 @@ void uring_reactor::dispatch(const io_uring_cqe& cqe) {
             l.armed = false;  // re-armed by rearm_listeners() unless stopped or backing off
         }
         if (cqe.res >= 0) {
-            if (l.stopped) {
-                ::close(cqe.res);  // raced with stop_accepting()
+            if (l.acceptor == nullptr) {
+                ::close(cqe.res);  // the owner has left (orphan_streams)
             } else {
+                // Accepted before stop_accepting() reached the kernel: the connection is
+                // ours now (on a shared socket no other process can take it), so serve it.
                 on_accepted(l, cqe.res);
+                if (!l.armed && !l.stopped) {
+                    arm_listener(l);  // one-shot (shared) accept: the next one goes with this batch
+                }
             }
         } else if (cqe.res != -ECANCELED) {
             on_accept_error(l, -cqe.res);
