@@ -215,6 +215,12 @@ std::string_view deflater::compress(std::string_view message) {
     if (payload.size() >= 4 && payload.substr(payload.size() - 4) == std::string_view(k_tail, 4)) {
         payload.remove_suffix(4);
     }
+    // An empty message right after another gives zlib nothing to flush (Z_BUF_ERROR), yet
+    // the payload needs the byte that holds an empty stored block's header bits, whose
+    // LEN/NLEN are the tail the receiver appends: 00 (§7.2.3.6).
+    if (payload.empty()) {
+        payload = std::string_view("\x00", 1);
+    }
     return payload;
 }
 
