@@ -187,11 +187,11 @@ frame_result frame_parser::read_header(std::span<char> window, std::size_t consu
     }
     if (!is_control(op)) {
         // Refused from the header alone, before any of the payload is read.
+        // Uncompressed, the frame lengths are the message size; compressed, they are
+        // capped too, so a stream that inflates to little cannot run on forever.
         const bool compressed = op == 0x0 ? _compressed : rsv1;
-        if (!compressed && (op == 0x0 ? _message_size : 0) + length > _limits.max_message_size) {
-            return fail(close_code::message_too_big, "message too big");
-        }
-        if (compressed && (op == 0x0 ? _wire_size : 0) + length > _limits.max_message_size) {
+        const std::uint64_t so_far = op == 0x0 ? (compressed ? _wire_size : _message_size) : 0;
+        if (length > _limits.max_message_size - so_far) {
             return fail(close_code::message_too_big, "message too big");
         }
     }
