@@ -323,14 +323,16 @@ frame_result frame_parser::finish_compressed(std::size_t consumed) {
     if (s.result == inflater::status::error) {
         return fail(close_code::invalid_payload, "invalid compressed data");
     }
-    return deliver({}, false, consumed);  // unreachable in practice: output full means produced != 0
+    // finish() stops short only when its output is full, and then it produced bytes.
+    return fail(close_code::internal_error, "inflating the message tail made no progress");
 }
 
 frame_result frame_parser::deliver(std::string_view piece, bool message_end, std::size_t consumed) {
     // Only the bytes within the limit are validated: past it, the size is the error,
     // wherever the piece boundaries fell.
     const std::uint64_t allowed = _limits.max_message_size - _message_size;
-    if (_kind == message_kind::text && !_utf8.feed(piece.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(allowed, piece.size()))))) {
+    const std::size_t checked = static_cast<std::size_t>(std::min<std::uint64_t>(allowed, piece.size()));
+    if (_kind == message_kind::text && !_utf8.feed(piece.substr(0, checked))) {
         return fail(close_code::invalid_payload, "invalid UTF-8 in a text message");
     }
     if (piece.size() > allowed) {

@@ -108,7 +108,8 @@ public:
     frame_result parse(std::span<char> window);
 
     // After an `error` event: the close code to fail the connection with (1002, 1007,
-    // 1009) and a short reason, usable as the close frame's reason.
+    // 1009; 1011 only if zlib misbehaves) and a short reason, usable as the close
+    // frame's reason.
     std::uint16_t error_code() const { return _error_code; }
     const char* error_reason() const { return _error_reason; }
 
