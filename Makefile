@@ -11,7 +11,7 @@ FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := g++ pkg-config liburing-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind
+APT_PACKAGES := g++ pkg-config liburing-dev zlib1g-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind
 BENCH_APT_PACKAGES := nginx-light
 
 CMAKE := $(VENV)/bin/cmake
@@ -79,13 +79,19 @@ $(FUZZ_BUILD)/build.ninja: CMakeLists.txt | deps
 
 # `make fuzz` runs each target for FUZZ_SECONDS (default 5 minutes); new inputs go to a
 # scratch corpus so the seeds in the repo stay hand-written.
-fuzz: $(FUZZ_BUILD)/build.ninja
-	$(CMAKE) --build $(FUZZ_BUILD) --target fuzz_request_parser
-	mkdir -p $(FUZZ_BUILD)/corpus/request_parser $(FUZZ_BUILD)/artifacts
-	$(FUZZ_BUILD)/fuzz_request_parser -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
-	    $(FUZZ_BUILD)/corpus/request_parser tests/fuzz/corpus/request_parser
+FUZZ_TARGETS := request_parser ws_frame
 
+fuzz: $(FUZZ_BUILD)/build.ninja
+	$(CMAKE) --build $(FUZZ_BUILD) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	mkdir -p $(FUZZ_BUILD)/artifacts
+	set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
+
+# 30 s per target.
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
