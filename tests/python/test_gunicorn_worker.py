@@ -425,6 +425,24 @@ def test_max_requests_recycles_workers_without_failing_a_request(gunicorn) -> No
     assert "Maximum request limit" in arbiter.stderr()
 
 
+def test_responses_from_the_request_limit_on_say_connection_close(gunicorn) -> None:
+    # The 4th request is the last: the fixture's readiness probe was the 1st.
+    arbiter = gunicorn("gunicorn_app:app", "--max-requests", "4", "--keep-alive", "5")
+    (worker,) = arbiter.workers()
+
+    with arbiter.client(timeout=10.0) as client:
+        responses = [client.get("/pid") for _ in range(3)]
+
+    assert [r.json()["pid"] for r in responses] == [worker] * 3, "one keep-alive connection, one worker"
+    assert [r.headers.get("connection") for r in responses] == [None, None, "close"]
+    wait_until(
+        lambda: worker not in arbiter.workers(),
+        EXIT_TIMEOUT,
+        lambda: f"worker {worker} did not exit after its last request",
+    )
+    assert f"Worker (pid:{worker}) exited" not in arbiter.stderr(), "a recycle exits 0"
+
+
 def test_hup_replaces_the_workers_and_keeps_serving(gunicorn) -> None:
     arbiter = gunicorn("gunicorn_app:app", workers=2)
     before = arbiter.workers()
