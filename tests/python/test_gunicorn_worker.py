@@ -490,6 +490,48 @@ def test_sigquit_stops_at_once_without_waiting_for_requests(gunicorn) -> None:
     assert "Waiting for application shutdown." not in arbiter.stderr()
 
 
+def test_sigint_to_a_worker_stops_it_at_once_and_the_arbiter_replaces_it(gunicorn) -> None:
+    arbiter = gunicorn("gunicorn_app:app", "--graceful-timeout", "60")
+    (worker,) = arbiter.workers()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(arbiter.get, "/sleep", params={"seconds": "50"})
+        arbiter.wait_for_output("sleep-started", stream="stdout")
+        os.kill(worker, signal.SIGINT)
+        with pytest.raises(httpx.HTTPError):
+            slow.result(timeout=20)
+
+    wait_until(
+        lambda: len(arbiter.workers()) == 1 and worker not in arbiter.workers(),
+        BOOT_TIMEOUT,
+        lambda: f"worker {worker} was not replaced after SIGINT: {arbiter.workers()}",
+    )
+    assert f"Worker (pid:{worker}) was sent" not in arbiter.stderr(), "the worker died by the signal"
+    arbiter.wait_for_workers_answering(arbiter.workers())
+
+
+def test_workers_stop_by_themselves_when_the_arbiter_is_gone(gunicorn) -> None:
+    arbiter = gunicorn("gunicorn_app:app", workers=2)
+    workers = arbiter.workers()
+
+    os.kill(arbiter.pid, signal.SIGKILL)
+    arbiter.process.wait(timeout=EXIT_TIMEOUT)
+
+    def running(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    wait_until(
+        lambda: not any(running(pid) for pid in workers),
+        EXIT_TIMEOUT,
+        lambda: f"orphaned workers still running: {[pid for pid in workers if running(pid)]}",
+    )
+    assert "Parent changed, shutting down" in arbiter.stderr()
+
+
 def test_a_wedged_worker_is_killed_after_timeout_and_replaced(gunicorn) -> None:
     arbiter = gunicorn("gunicorn_app:app", "--timeout", "2")
     (worker,) = arbiter.workers()
