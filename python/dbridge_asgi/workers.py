@@ -70,7 +70,7 @@ class DBridgeWorker(Worker):
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {}
 
     config: Config
-    server: Server | None = None
+    server: _WorkerServer | None = None
     _quitting = False
 
     # ---- boot -----------------------------------------------------------------------
@@ -320,9 +320,10 @@ class GunicornAccessLog:
                 response.headers = _DecodedHeaders(message.get("headers", ()))
             elif message_type == "http.response.body":
                 response.sent += len(message.get("body", b""))
-            elif message_type == "http.response.pathsend":
-                response.sent += os.path.getsize(message["path"])
             await send(message)
+            if message_type == "http.response.pathsend":
+                # After the send: a path the core refused is the app's error, not ours.
+                response.sent += os.path.getsize(message["path"])
             if message_type == "http.response.pathsend" or (
                 message_type == "http.response.body" and not message.get("more_body", False)
             ):

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_servers import APPS_DIR, REPO, free_tcp_port, server_environment
+from dbridge_asgi.workers import _request_head_limits
 
 DBRIDGE_WORKER = "dbridge_asgi.workers.DBridgeWorker"
 UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
@@ -609,3 +610,27 @@ def test_tls_settings_stop_the_arbiter_rather_than_serve_plain_http(gunicorn, tm
 
     assert arbiter.wait_for_exit() == 3, arbiter.describe()
     assert "does not support TLS yet" in arbiter.stderr()
+
+
+# ---- Gunicorn's --limit-request-* read as Gunicorn reads them ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gunicorn_values", "core_limits"),
+    [
+        pytest.param((4094, 100, 8190), (4094, 100, 100 * 8192 + 2), id="gunicorn_defaults"),
+        pytest.param((0, 100, 8190), (1024 * 1024, 100, 100 * 8192 + 2), id="line_0_is_gunicorns_1_MiB"),
+        pytest.param((20000, 100, 8190), (8190, 100, 100 * 8192 + 2), id="line_capped_at_8190"),
+        pytest.param((4094, 0, 8190), (4094, 32768, 32768 * 8192 + 2), id="fields_0_is_32768"),
+        pytest.param((4094, 50000, 8190), (4094, 32768, 32768 * 8192 + 2), id="fields_capped_at_32768"),
+        pytest.param((4094, 10, 0), (4094, 10, 10 * 8192 + 2), id="field_size_0_is_8190"),
+        pytest.param((4094, 10, 100), (4094, 10, 10 * 102 + 2), id="field_size_bounds_the_header_section"),
+    ],
+)
+def test_request_head_limits_follow_gunicorns_reading(gunicorn_values, core_limits) -> None:
+    line, fields, header_bytes = core_limits
+    assert _request_head_limits(*gunicorn_values) == {
+        "limit_request_line": line,
+        "limit_request_fields": fields,
+        "limit_request_field_size": header_bytes,
+    }
