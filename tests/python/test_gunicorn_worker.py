@@ -321,14 +321,7 @@ def test_access_log_follows_the_access_logformat(gunicorn) -> None:
 
     line = f"ACCESS m=GET U=/pid q=a=1 s=200 b={len(response.content)} ua=probe/1.0 ct=application/json"
     arbiter.wait_for_output(line, stream="stdout")
-
-
-def test_access_log_is_off_without_an_access_logfile(gunicorn) -> None:
-    arbiter = gunicorn("gunicorn_app:app", "--access-logformat", "ACCESS %(s)s")
-
-    assert arbiter.get("/pid").status_code == 200
-    assert stop_arbiter(arbiter) == 0
-    assert "ACCESS" not in arbiter.stdout() + arbiter.stderr()
+    assert arbiter.stdout().count("ACCESS") == 2, "one line for the readiness probe, one for this request"
 
 
 def test_sigusr1_reopens_the_access_log_file(gunicorn, tmp_path: Path) -> None:
@@ -584,28 +577,10 @@ def test_a_failed_lifespan_startup_stops_the_arbiter(gunicorn, worker: str) -> N
 
 
 def test_tls_settings_stop_the_arbiter_rather_than_serve_plain_http(gunicorn, tmp_path: Path) -> None:
+    # The worker refuses before anything reads the files, so they need not hold a real key.
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    key.write_text("not read\n")
+    cert.write_text("not read\n")
     arbiter = gunicorn("gunicorn_app:app", "--keyfile", str(key), "--certfile", str(cert), wait_for=0)
 
     assert arbiter.wait_for_exit() == 3, arbiter.describe()
