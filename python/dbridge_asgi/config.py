@@ -2,7 +2,8 @@
 
 Argument names and defaults are uvicorn's `Config` for the options we share, so code that
 builds a `uvicorn.Config` can build ours with the same keywords. Ours on top: `io`
-(io_uring/epoll choice) and `header_timeout`.
+(io_uring/epoll choice), `header_timeout` and the request-head limits (which the Gunicorn
+worker fills from Gunicorn's --limit-request-* settings).
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class Config:
         app_dir: str | None = None,
         io: str = "auto",
         header_timeout: float = 30.0,
+        limit_request_line: int = 8192,
+        limit_request_fields: int = 100,
+        limit_request_field_size: int = 32768,
     ) -> None:
         self.app = app
         self.host = host
@@ -148,6 +152,11 @@ class Config:
         self.app_dir = app_dir
         self.io = io
         self.header_timeout = header_timeout
+        # The core's request-head limits (414 / 431). limit_request_field_size bounds the
+        # whole header section, not one field: the core has no per-field limit.
+        self.limit_request_line = limit_request_line
+        self.limit_request_fields = limit_request_fields
+        self.limit_request_field_size = limit_request_field_size
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)

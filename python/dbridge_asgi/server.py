@@ -201,6 +201,9 @@ class Server:
             access_log=self._access_log_callback(),
             keep_alive_timeout=float(config.timeout_keep_alive),
             header_timeout=float(config.header_timeout),
+            limit_request_line=config.limit_request_line,
+            limit_request_fields=config.limit_request_fields,
+            limit_request_field_size=config.limit_request_field_size,
             server_header=config.sends_server_header,
             date_header=config.date_header,
             default_headers=config.encoded_headers,
@@ -240,6 +243,10 @@ class Server:
             if served == limit:
                 logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
                 self.should_exit = True
+            if served >= limit:
+                # This process is going away: each client learns with its response that the
+                # connection closes (RFC 9112 §9.6) rather than by a close racing its next request.
+                send = _closing_send(send)
             await run_asgi(app, scope, receive, send, exchange)
 
         self._request_codes.add(run_asgi_counted.__code__)
@@ -418,6 +425,17 @@ class Server:
             self.force_exit = True
         else:
             self.should_exit = True
+
+
+def _closing_send(send: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """`send` with "connection: close" added to the response head (the core then closes after it)."""
+
+    def send_closing(message: dict[str, Any]) -> Any:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+        return send(message)
+
+    return send_closing
 
 
 def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
