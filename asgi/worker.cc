@@ -34,6 +34,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
                PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
     : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state),
       _limit_concurrency(options.limit_concurrency),
+      _tls(options.tls),
       _app(py_ref::borrow(app)),
       _loop(py_ref::borrow(loop)),
       _run_asgi(py_ref::borrow(run_asgi)),
@@ -124,7 +125,7 @@ const char* worker::backend() const {
 }
 
 void worker::add_listener(int fd) {
-    _reactor->add_listener(fd, *_server);
+    _reactor->add_listener(fd, *_server, _tls.get());
 }
 
 void worker::start(PyObject* self) {

@@ -204,6 +204,8 @@ class Server:
             limit_concurrency=config.limit_concurrency or 0,
             warn=logger.warning,
             ring=loop_ring(loop),
+            scheme="https" if config.tls is not None else "http",
+            tls=config.tls,
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:
@@ -267,7 +269,7 @@ class Server:
             port = sock.getsockname()[1]
             logger.info(
                 f"dbridge-asgi running on {address_format} (Press CTRL+C to quit)",
-                "http",
+                "https" if config.tls is not None else "http",
                 host,
                 port,
                 extra={

@@ -3,10 +3,26 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <cctype>
 #include <cstring>
 #include <string_view>
 
 namespace dbridge::tls {
+
+namespace {
+
+bool contains_ignoring_case(std::string_view text, std::string_view part) {
+    auto lower = [](std::string_view s) {
+        std::string out(s);
+        for (char& c : out) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        return out;
+    };
+    return lower(text).find(lower(part)) != std::string::npos;
+}
+
+}  // namespace
 
 std::string take_openssl_errors(const char* fallback) {
     std::string text;
@@ -26,7 +42,7 @@ std::string take_openssl_errors(const char* fallback) {
         if (system_error && part == "system lib") {
             continue;  // the layer above the errno we already have
         }
-        if (text.find(part) == std::string::npos) {  // OpenSSL repeats a reason per layer
+        if (!contains_ignoring_case(text, part)) {  // OpenSSL repeats a reason per layer
             if (!text.empty()) {
                 text += "; ";
             }

@@ -30,7 +30,7 @@ struct context_options {
     std::string keyfile_password;   // for an encrypted key; empty: none
     std::string ca_certs;           // CA bundle that verifies client certificates
     client_cert cert_reqs = client_cert::none;
-    std::string ciphers = "TLSv1";  // OpenSSL cipher list (TLS 1.2 and older); uvicorn's default
+    std::string ciphers;            // OpenSSL cipher list (TLS 1.2 and older); empty: OpenSSL's, as uvicorn
     int version = protocol::tls_server;
 };
 
