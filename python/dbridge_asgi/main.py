@@ -250,7 +250,9 @@ def _parse_headers(
     help="Client certificates, as the ssl module's CERT_* numbers: 0 not asked for, 1 verified if sent, "
     "2 required.",
 )
-@option("--ssl-ca-certs", type=str, default=None, help="CA certificates (PEM) that verify client certificates.")
+@option(
+    "--ssl-ca-certs", type=str, default=None, help="CA certificates (PEM) that verify client certificates."
+)
 @option(
     "--ssl-ciphers",
     type=str,
