@@ -271,6 +271,9 @@ void reactor::on_accepted(listener_slot& l, int fd) {
     ++_stats.open_streams;
     if (l.tls_context != nullptr && !start_tls(*s, *l.tls_context)) {
         ++_stats.tls_errors;
+        if (_tls_error_log) {
+            _tls_error_log(s->_tls->error());
+        }
         begin_close(*s);
         return;
     }
@@ -351,6 +354,9 @@ void reactor::receive_tls(stream& s, std::string_view ciphertext) {
             // OpenSSL queued for the peer is sent before the close, so the client can
             // say what went wrong (a missing client certificate, no shared cipher).
             ++_stats.tls_errors;
+            if (_tls_error_log) {
+                _tls_error_log(t.error());
+            }
             s.close_after_flush();
         }
         break;  // want_more: the rest of a record is still on the way

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -257,6 +258,8 @@ public:
     void orphan_streams();
 
     void set_wait_guard(wait_guard* g) { _wait_guard = g; }
+    // Told why each connection that failed in TLS was closed (a debug log); may be empty.
+    void set_tls_error_log(std::function<void(std::string_view reason)> log) { _tls_error_log = std::move(log); }
 
     std::int64_t now_ms() const { return _now_ms; }
     const date_cache& date() const { return _date; }
@@ -348,6 +351,7 @@ private:
     std::vector<std::unique_ptr<tls::session>> _tls_sessions;
     std::vector<tls::session*> _free_tls_sessions;
     std::unique_ptr<char[]> _tls_plaintext;
+    std::function<void(std::string_view)> _tls_error_log;
     date_cache _date;
     std::int64_t _now_ms = 0;
 };

@@ -316,3 +316,13 @@ def test_scope_json_is_unchanged_by_tls(https_server: ServerProcess, pki: Pki) -
     with httpx.Client(verify=client_context(pki)) as client:
         scope = client.get(https_url(https_server, "/scope")).json()
     assert "tls" not in json.dumps(scope.get("extensions") or {})
+
+
+def test_tls_failure_is_a_debug_line(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> None:
+    args = tls_args(pki, "--log-level", "debug")
+    with serving(
+        "dbridge-asgi", "raw_app:app", tmp_path_factory.mktemp("debug"), io="epoll", args=args
+    ) as server:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://{server.host}:{server.port}/scope", timeout=10)
+        server.wait_for_output("TLS connection closed: ")

@@ -71,8 +71,9 @@ private:
 // A reactor on its own thread with a TLS listener and a plaintext one.
 class tls_server {
 public:
-    explicit tls_server(backend_choice io)
-        : _tls_listener(dbridge::net::listener::tcp("127.0.0.1", 0, {})),
+    explicit tls_server(backend_choice io, dbridge::http1::server_config config = {})
+        : _config(std::move(config)),
+          _tls_listener(dbridge::net::listener::tcp("127.0.0.1", 0, {})),
           _plain_listener(dbridge::net::listener::tcp("127.0.0.1", 0, {})) {
         dbridge::tls::context_options o;
         o.certfile = test_certificates().server_cert;
@@ -103,7 +104,7 @@ private:
         auto reactor = dbridge::io::reactor::create(rc);
         backend = dbridge::io::backend_name(reactor->kind());
         answer_handler handler;
-        dbridge::http1::server server({}, handler);
+        dbridge::http1::server server(_config, handler);
         reactor->add_listener(_tls_listener.fd(), server, _context.get());
         reactor->add_listener(_plain_listener.fd(), server);
         _ready = true;
@@ -118,6 +119,7 @@ private:
         requests = server.stats().requests;
     }
 
+    dbridge::http1::server_config _config;
     std::unique_ptr<dbridge::tls::context> _context;
     dbridge::net::listener _tls_listener;
     dbridge::net::listener _plain_listener;
@@ -304,6 +306,16 @@ BOOST_DATA_TEST_CASE(plaintext_on_the_tls_port_is_a_counted_tls_error, bdata::ma
     ::close(plain);
     server.stop();
     BOOST_TEST(server.tls_errors == 1u);
+}
+
+BOOST_DATA_TEST_CASE(client_that_never_starts_the_handshake_is_closed_by_the_header_timeout,
+                     bdata::make(tls_backends), io) {
+    dbridge::http1::server_config config;
+    config.header_timeout = std::chrono::milliseconds(100);
+    tls_server server(io, config);
+    int fd = connect_to(server.tls_port());
+    BOOST_TEST(peer_closed(fd));  // within the client's 10 s receive timeout
+    ::close(fd);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
