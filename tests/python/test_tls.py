@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from asgi_servers import IO_BACKENDS, ServerProcess, curl_binary, run_to_exit, serve
+from asgi_servers import APPS_DIR, IO_BACKENDS, ServerProcess, curl_binary, run_to_exit, serve
 from cryptography.hazmat.primitives import serialization
 
 KEY_PASSWORD = "open sesame"
@@ -326,3 +326,19 @@ def test_tls_failure_is_a_debug_line(pki: Pki, tmp_path_factory: pytest.TempPath
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://{server.host}:{server.port}/scope", timeout=10)
         server.wait_for_output("TLS connection closed: ")
+
+
+def test_config_loads_tls_for_run_and_exits_1_on_a_bad_file(pki: Pki, tmp_path: Path) -> None:
+    from dbridge_asgi.config import Config
+
+    config = Config("raw_app:app", app_dir=str(APPS_DIR), ssl_certfile=pki.cert, ssl_keyfile=pki.key)
+    config.load()
+    assert config.is_ssl
+    assert config.tls is not None
+
+    broken = Config(
+        "raw_app:app", app_dir=str(APPS_DIR), ssl_certfile=pki.cert, ssl_keyfile=tmp_path / "none"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        broken.load()
+    assert exit_info.value.code == 1

@@ -2,6 +2,8 @@
 #include "tls/context.h"
 
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "test_certificates.h"
@@ -44,6 +46,20 @@ BOOST_AUTO_TEST_SUITE(tls_context)
 BOOST_AUTO_TEST_CASE(loads_a_certificate_and_key_with_uvicorns_defaults) {
     context ctx(server_options());
     BOOST_TEST(ctx.native() != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(key_in_the_certificate_file_needs_no_keyfile) {
+    const test_pki& pki = test_certificates();
+    std::string combined = pki.dir + "/combined.pem";
+    {
+        std::ofstream out(combined);
+        out << std::ifstream(pki.server_cert).rdbuf() << std::ifstream(pki.server_key).rdbuf();
+    }
+    context_options o;
+    o.certfile = combined;
+    std::string error = failure_of(o);
+    std::remove(combined.c_str());
+    BOOST_TEST(error == "");
 }
 
 BOOST_AUTO_TEST_CASE(missing_certificate_file_is_named_with_the_reason) {
