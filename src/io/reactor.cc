@@ -368,9 +368,6 @@ void reactor::receive_tls(stream& s, std::string_view ciphertext) {
 
 bool reactor::take_tls_output(stream& s) {
     tls::session& t = *s._tls;
-    if (s._sending.capacity() == 0) {
-        s._sending = _buffers.take();
-    }
     while (!s._out.empty() && t.pending_output() < tls_encrypt_slice) {
         std::size_t n = t.write(s._out.view().substr(0, tls_encrypt_slice));
         if (n == 0) {
@@ -381,8 +378,14 @@ bool reactor::take_tls_output(stream& s) {
     if (s._state == stream::state::draining && s._out.empty()) {
         t.shutdown();  // close_notify after the last response
     }
+    if (t.pending_output() == 0) {
+        return false;
+    }
+    if (s._sending.capacity() == 0) {
+        s._sending = _buffers.take();  // borrowed only while there are bytes to send
+    }
     t.take_output(s._sending, buffer_pool::max_pooled_capacity);
-    return !s._sending.empty();
+    return true;
 }
 
 void reactor::on_peer_eof(stream& s) {
