@@ -11,7 +11,7 @@ FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := g++ pkg-config liburing-dev zlib1g-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind
+APT_PACKAGES := g++ pkg-config liburing-dev zlib1g-dev libssl-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind
 BENCH_APT_PACKAGES := nginx-light
 
 CMAKE := $(VENV)/bin/cmake

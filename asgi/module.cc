@@ -12,6 +12,7 @@
 #include "io/reactor.h"
 #include "ready_awaitable.h"
 #include "ring_selector.h"
+#include "tls/context.h"
 #include "worker.h"
 
 namespace py = pybind11;
@@ -96,6 +97,24 @@ PYBIND11_MODULE(_core, m) {
         py::arg("choice") = "auto",
         "Create a reactor as --io CHOICE would and return (backend, reason it was chosen).");
 
+    py::register_exception<dbridge::tls::context_error>(m, "TLSConfigError", PyExc_ValueError);
+    py::class_<dbridge::tls::context, std::shared_ptr<dbridge::tls::context>>(
+        m, "TLSContext", "A server TLS configuration (OpenSSL), loaded once from the --ssl-* files.")
+        .def(py::init([](const std::string& certfile, const std::string& keyfile, const std::string& password,
+                         const std::string& ca_certs, int cert_reqs, const std::string& ciphers, int version) {
+                 dbridge::tls::context_options o;
+                 o.certfile = certfile;
+                 o.keyfile = keyfile;
+                 o.keyfile_password = password;
+                 o.ca_certs = ca_certs;
+                 o.cert_reqs = static_cast<dbridge::tls::client_cert>(cert_reqs);
+                 o.ciphers = ciphers;
+                 o.version = version;
+                 return std::make_shared<dbridge::tls::context>(o);
+             }),
+             py::arg("certfile"), py::arg("keyfile") = "", py::arg("password") = "", py::arg("ca_certs") = "",
+             py::arg("cert_reqs") = 0, py::arg("ciphers") = "", py::arg("version") = 17);
+
     py::class_<ring_selector>(m, "Ring",
                               "This thread's io_uring reactor as a selector (see dbridge_asgi.loops).")
         .def(py::init<>())
@@ -124,7 +143,7 @@ PYBIND11_MODULE(_core, m) {
                          std::uint64_t max_body_size, bool server_header, bool date_header,
                          std::vector<std::pair<py::bytes, py::bytes>> default_headers,
                          std::size_t limit_concurrency, py::object warn, const std::string& scheme,
-                         py::object ring, py::object trusted_proxies) {
+                         py::object ring, py::object trusted_proxies, py::object tls) {
                  worker_options o;
                  o.io = io;
                  o.root_path = root_path;
@@ -142,6 +161,9 @@ PYBIND11_MODULE(_core, m) {
                  }
                  o.limit_concurrency = limit_concurrency;
                  o.proxies = trusted_proxies_from(trusted_proxies);
+                 if (!tls.is_none()) {
+                     o.tls = tls.cast<std::shared_ptr<dbridge::tls::context>>();
+                 }
                  ring_selector* selector = ring.is_none() ? nullptr : ring.cast<ring_selector*>();
                  return new worker(app.ptr(), loop.ptr(), run_asgi.ptr(), state.ptr(), access_log.ptr(), warn.ptr(),
                                    o, selector, selector != nullptr ? ring.ptr() : nullptr);
@@ -154,7 +176,7 @@ PYBIND11_MODULE(_core, m) {
              py::arg("server_header") = true, py::arg("date_header") = true,
              py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
              py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http",
-             py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none())
+             py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none(), py::arg("tls") = py::none())
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)
@@ -180,6 +202,7 @@ PYBIND11_MODULE(_core, m) {
             d["recv_rearmed"] = r.recv_rearmed;
             d["no_buffers"] = r.no_buffers;
             d["accept_errors"] = r.accept_errors;
+            d["tls_errors"] = r.tls_errors;
             d["requests"] = s.requests;
             d["rejected"] = s.rejected;
             d["timeouts"] = s.timeouts;

@@ -34,6 +34,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
                PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
     : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state, options.proxies),
       _limit_concurrency(options.limit_concurrency),
+      _tls(options.tls),
       _app(py_ref::borrow(app)),
       _loop(py_ref::borrow(loop)),
       _run_asgi(py_ref::borrow(run_asgi)),
@@ -105,9 +106,26 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
         throw std::runtime_error("cannot get the dbridge_asgi.error logger");
     }
     _error_logger_error = py_ref(attr(logger.get(), "error"));
+    // A failed handshake (a port scan, a client that rejects our certificate) is the
+    // client's business: a debug line, decided once at start like the access log.
+    if (_tls) {
+        py_ref debug_enabled(PyObject_CallMethod(logger.get(), "isEnabledFor", "i", 10));
+        if (debug_enabled && PyObject_IsTrue(debug_enabled.get()) == 1) {
+            py_ref debug(attr(logger.get(), "debug"));
+            _reactor->set_tls_error_log([debug = std::move(debug)](std::string_view reason) {
+                py_ref r(PyObject_CallFunction(debug.get(), "ss#", "TLS connection closed: %s", reason.data(),
+                                               static_cast<Py_ssize_t>(reason.size())));
+                if (!r) {
+                    PyErr_WriteUnraisable(nullptr);
+                }
+            });
+        }
+        PyErr_Clear();
+    }
 }
 
 worker::~worker() {
+    _reactor->set_tls_error_log({});
     _reactor->stop_accepting();
     _reactor->close_all();
     _reactor->poll(0);
@@ -124,7 +142,7 @@ const char* worker::backend() const {
 }
 
 void worker::add_listener(int fd, bool shared) {
-    _reactor->add_listener(fd, *_server, shared);
+    _reactor->add_listener(fd, *_server, _tls.get(), shared);
 }
 
 void worker::start(PyObject* self) {

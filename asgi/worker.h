@@ -21,6 +21,7 @@
 #include "py_ref.h"
 #include "ring_selector.h"
 #include "scope_builder.h"
+#include "tls/context.h"
 
 namespace dbridge::asgi {
 
@@ -41,6 +42,8 @@ struct worker_options {
     std::vector<std::pair<std::string, std::string>> default_headers;
     std::size_t limit_concurrency = 0;
     trusted_proxies proxies;  // --proxy-headers, --forwarded-allow-ips
+    // Every listener speaks TLS under this context when it is set (--ssl-certfile).
+    std::shared_ptr<const tls::context> tls;
 };
 
 class worker final : public http1::request_handler {
@@ -101,6 +104,7 @@ private:
     std::unique_ptr<http1::server> _server;
     scope_builder _scope;
     std::size_t _limit_concurrency;
+    std::shared_ptr<const tls::context> _tls;  // shared with the Python TLSContext object
     std::size_t _active = 0;
     bool _flush_scheduled = false;
     bool _started = false;

@@ -8,6 +8,20 @@ __version__: str
 def probe_io() -> dict[str, object]: ...
 def select_backend(choice: str = "auto") -> tuple[str, str]: ...
 
+class TLSConfigError(ValueError): ...
+
+class TLSContext:
+    def __init__(
+        self,
+        certfile: str,
+        keyfile: str = "",
+        password: str = "",
+        ca_certs: str = "",
+        cert_reqs: int = 0,
+        ciphers: str = "",
+        version: int = 17,
+    ) -> None: ...
+
 class Exchange:
     def receive(self) -> Awaitable[dict[str, Any]]: ...
     def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
@@ -38,7 +52,9 @@ class Worker:
         limit_concurrency: int = 0,
         warn: Callable[[str], None] | None = None,
         scheme: str = "http",
+        ring: Any = None,
         trusted_proxies: TrustedProxies | None = None,
+        tls: TLSContext | None = None,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

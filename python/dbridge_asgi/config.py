@@ -36,6 +36,15 @@ from dbridge_asgi.logging import (
 # Exit status for "the server could not start" (lifespan startup failed, bind failed,
 # app not importable): uvicorn's value.
 STARTUP_FAILURE = 3
+# uvicorn loads the TLS files in Config.load() and lets the ssl module's exception end
+# the process (a traceback, exit 1); we log one line instead and keep the status.
+TLS_CONFIG_FAILURE = 1
+
+# The stdlib ssl module's numbers, which uvicorn's --ssl-version and --ssl-cert-reqs
+# take: ssl.PROTOCOL_TLS_SERVER and ssl.CERT_NONE (uvicorn's defaults). TLS itself is
+# OpenSSL in the C++ core (src/tls); the ssl module is not involved.
+SSL_PROTOCOL_VERSION = 17
+CERT_NONE = 0
 
 LIFESPAN_MODES = ("auto", "on", "off")
 LOOP_CHOICES = ("auto", "asyncio", "uvloop", "ring")
@@ -116,6 +125,13 @@ class Config:
         limit_request_line: int = 8192,
         limit_request_fields: int = 100,
         limit_request_field_size: int = 32768,
+        ssl_keyfile: str | os.PathLike[str] | None = None,
+        ssl_certfile: str | os.PathLike[str] | None = None,
+        ssl_keyfile_password: str | None = None,
+        ssl_version: int = SSL_PROTOCOL_VERSION,
+        ssl_cert_reqs: int = CERT_NONE,
+        ssl_ca_certs: str | os.PathLike[str] | None = None,
+        ssl_ciphers: str | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -157,6 +173,15 @@ class Config:
         self.limit_request_line = limit_request_line
         self.limit_request_fields = limit_request_fields
         self.limit_request_field_size = limit_request_field_size
+        self.ssl_keyfile = ssl_keyfile
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile_password = ssl_keyfile_password
+        self.ssl_version = ssl_version
+        self.ssl_cert_reqs = ssl_cert_reqs
+        self.ssl_ca_certs = ssl_ca_certs
+        self.ssl_ciphers = ssl_ciphers
+        # The loaded TLS configuration (a _core.TLSContext), made by load() when is_ssl.
+        self.tls: Any = None
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)
@@ -261,6 +286,29 @@ class Config:
         return (False, hosts, networks, literals)
 
     @property
+    def is_ssl(self) -> bool:
+        return bool(self.ssl_keyfile or self.ssl_certfile)
+
+    def load_tls(self) -> None:
+        """Loads the --ssl-* files into the core's TLS context; logs the reason and exits 1 if it cannot."""
+        from dbridge_asgi import _core
+
+        try:
+            self.tls = _core.TLSContext(
+                os.fspath(self.ssl_certfile) if self.ssl_certfile else "",
+                keyfile=os.fspath(self.ssl_keyfile) if self.ssl_keyfile else "",
+                password=self.ssl_keyfile_password or "",
+                ca_certs=os.fspath(self.ssl_ca_certs) if self.ssl_ca_certs else "",
+                cert_reqs=int(self.ssl_cert_reqs),
+                # None, as in uvicorn: OpenSSL's default cipher list.
+                ciphers=self.ssl_ciphers or "",
+                version=int(self.ssl_version),
+            )
+        except _core.TLSConfigError as exc:
+            logger.error("TLS configuration error: %s", exc)
+            sys.exit(TLS_CONFIG_FAILURE)
+
+    @property
     def asgi_version(self) -> str:
         return "2.0" if self.interface == "asgi2" else "3.0"
 
@@ -321,6 +369,9 @@ class Config:
     def load(self) -> None:
         """Imports the app, calls it if it is a factory, and adapts its interface to ASGI 3."""
         assert not self.loaded
+
+        if self.is_ssl and self.tls is None:
+            self.load_tls()
 
         self.encoded_headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers

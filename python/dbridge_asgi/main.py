@@ -20,10 +20,12 @@ from typing import Any, Callable
 import click
 
 from dbridge_asgi.config import (
+    CERT_NONE,
     INTERFACES,
     IO_CHOICES,
     LIFESPAN_MODES,
     LOOP_CHOICES,
+    SSL_PROTOCOL_VERSION,
     STARTUP_FAILURE,
     Config,
 )
@@ -258,6 +260,39 @@ def _parse_headers(
     default=None,
     help="On shutdown, wait at most this many seconds for in-flight requests, then cancel them. "
     "[default: wait for ever]",
+)
+@option("--ssl-keyfile", type=str, default=None, help="Serve HTTPS with this private key (PEM).")
+@option(
+    "--ssl-certfile",
+    type=str,
+    default=None,
+    help="Serve HTTPS with this certificate chain (PEM, server certificate first); it may hold the key too.",
+)
+@option("--ssl-keyfile-password", type=str, default=None, help="Password of an encrypted --ssl-keyfile.")
+@option(
+    "--ssl-version",
+    type=int,
+    default=SSL_PROTOCOL_VERSION,
+    show_default=True,
+    help="TLS versions, as the stdlib ssl module's PROTOCOL_* numbers: 17 or 2 allow what OpenSSL allows "
+    "(TLS 1.2 and 1.3 by default); 3, 4, 5 allow only TLS 1.0, 1.1, 1.2.",
+)
+@option(
+    "--ssl-cert-reqs",
+    type=int,
+    default=CERT_NONE,
+    show_default=True,
+    help="Client certificates, as the ssl module's CERT_* numbers: 0 not asked for, 1 verified if sent, "
+    "2 required.",
+)
+@option(
+    "--ssl-ca-certs", type=str, default=None, help="CA certificates (PEM) that verify client certificates."
+)
+@option(
+    "--ssl-ciphers",
+    type=str,
+    default=None,
+    help="OpenSSL cipher list for TLS 1.2 and older. [default: OpenSSL's]",
 )
 @option(
     "--timeout-worker-healthcheck",

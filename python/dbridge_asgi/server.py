@@ -211,6 +211,8 @@ class Server:
             warn=logger.warning,
             ring=loop_ring(loop),
             trusted_proxies=config.trusted_proxies(),
+            scheme="https" if config.tls is not None else "http",
+            tls=config.tls,
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:
@@ -281,7 +283,7 @@ class Server:
             port = sock.getsockname()[1]
             logger.info(
                 f"dbridge-asgi running on {address_format} (Press CTRL+C to quit)",
-                "http",
+                "https" if config.tls is not None else "http",
                 host,
                 port,
                 extra={

@@ -94,13 +94,15 @@ class DBridgeWorker(Worker):
         except Exception as exc:  # noqa: BLE001 - reported to the arbiter as a boot failure
             self.log.error("Invalid dbridge-asgi configuration: %s", exc)
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
-        if self.cfg.is_ssl and "ssl_certfile" not in _config_parameters():
-            # Never serve plain HTTP where HTTPS was asked for.
-            self.log.error(
-                "dbridge-asgi does not support TLS yet, but --certfile/--keyfile were given. "
-                "Terminate TLS in front of Gunicorn (a proxy or load balancer), or use another worker."
-            )
-            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+        if self.config.is_ssl:
+            # Gunicorn's --keyfile/--certfile, loaded before the app as uvicorn does. A file
+            # that cannot be used is a boot failure for the arbiter (it stops), not an
+            # exit 1 it would answer by forking the same failure again and again.
+            try:
+                self.config.load_tls()
+            except SystemExit:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
         if self._access_log_wanted():
             # Imported and wrapped here rather than in Server: only this worker knows Gunicorn's logger.
@@ -135,7 +137,7 @@ class DBridgeWorker(Worker):
                 cfg.limit_request_line, cfg.limit_request_fields, cfg.limit_request_field_size
             ),
         }
-        if cfg.is_ssl and "ssl_certfile" in _config_parameters():
+        if cfg.is_ssl:
             ssl = cfg.ssl_options
             kwargs.update(
                 ssl_keyfile=ssl.get("keyfile"),
@@ -422,5 +424,3 @@ def _request_head_limits(line: int, fields: int, field_size: int) -> dict[str, i
     }
 
 
-def _config_parameters() -> Any:
-    return inspect.signature(Config).parameters

@@ -11,7 +11,19 @@
 #include <stdexcept>
 #include <utility>
 
+#include "tls/session.h"
+
 namespace dbridge::io {
+
+namespace {
+
+// OpenSSL hands out at most one record (16 KB of plaintext) per read.
+constexpr std::size_t tls_plaintext_size = 16 * 1024;
+// Plaintext is encrypted in slices, so the ciphertext of one send fits a pooled buffer
+// and a large response is not held twice (plaintext and ciphertext) at once.
+constexpr std::size_t tls_encrypt_slice = 32 * 1024;
+
+}  // namespace
 
 const char* backend_name(backend b) {
     return b == backend::uring ? "io_uring" : "epoll";
@@ -156,11 +168,12 @@ reactor::reactor(const reactor_config& config) : _config(config) {
 
 reactor::~reactor() = default;
 
-void reactor::add_listener(int fd, stream_acceptor& acceptor, bool shared) {
+void reactor::add_listener(int fd, stream_acceptor& acceptor, const tls::context* tls_context, bool shared) {
     auto slot = std::make_unique<listener_slot>();
     slot->fd = fd;
     slot->shared = shared;
     slot->acceptor = &acceptor;
+    slot->tls_context = tls_context;
     arm_listener(*slot);
     _listeners.push_back(std::move(slot));
 }
@@ -251,12 +264,20 @@ void reactor::on_accepted(listener_slot& l, int fd) {
     s->_fd = fd;
     s->_state = stream::state::open;
     s->_paused = s->_recv_armed = s->_send_in_flight = s->_dirty = false;
-    s->_cancel_sent = s->_eof = s->_peer_known = s->_local_known = false;
+    s->_cancel_sent = s->_eof = s->_peer_known = s->_local_known = s->_tls_eof = false;
     s->_ops = 0;
     s->_poll_events = 0;
     s->protocol_state = nullptr;
     ++_stats.accepted;
     ++_stats.open_streams;
+    if (l.tls_context != nullptr && !start_tls(*s, *l.tls_context)) {
+        ++_stats.tls_errors;
+        if (_tls_error_log) {
+            _tls_error_log(s->_tls->error());
+        }
+        begin_close(*s);
+        return;
+    }
     s->_handler = l.acceptor->open(*s);
     if (s->_state == stream::state::open && !s->_paused) {
         arm_recv(*s);
@@ -280,9 +301,92 @@ void reactor::on_accept_error(listener_slot& l, int error) {
 
 void reactor::on_received(stream& s, std::string_view bytes) {
     if (s._state == stream::state::open) {
-        s._handler->on_data(s, bytes);
+        if (s._tls == nullptr) {
+            s._handler->on_data(s, bytes);
+        } else {
+            receive_tls(s, bytes);
+        }
     }
     // draining / lingering: discarded on purpose (see close_after_flush).
+}
+
+// ---- TLS: a filter between the socket and the handler ------------------------------
+
+bool reactor::start_tls(stream& s, const tls::context& context) {
+    if (_free_tls_sessions.empty()) {
+        _tls_sessions.push_back(std::make_unique<tls::session>());
+        _free_tls_sessions.push_back(_tls_sessions.back().get());
+    }
+    if (!_tls_plaintext) {
+        _tls_plaintext = std::make_unique_for_overwrite<char[]>(tls_plaintext_size);
+    }
+    tls::session* t = _free_tls_sessions.back();
+    _free_tls_sessions.pop_back();
+    s._tls = t;
+    return t->start(context);
+}
+
+void reactor::end_tls(stream& s) {
+    s._tls->reset();
+    _free_tls_sessions.push_back(s._tls);
+    s._tls = nullptr;
+}
+
+void reactor::receive_tls(stream& s, std::string_view ciphertext) {
+    tls::session& t = *s._tls;
+    t.receive(ciphertext);
+    // SSL_read drives the handshake first; application data in the same segment
+    // follows in the same loop.
+    while (s._state == stream::state::open) {
+        tls::session::read_result r = t.read(_tls_plaintext.get(), tls_plaintext_size);
+        if (r.what == tls::session::status::data) {
+            s._handler->on_data(s, {_tls_plaintext.get(), r.bytes});
+            continue;
+        }
+        if (r.what == tls::session::status::closed) {
+            // close_notify (RFC 8446 §6.1): the peer sends no more, as a TCP FIN would
+            // say; ours follows our last response (take_tls_output).
+            if (!s._tls_eof) {
+                s._tls_eof = true;
+                s._handler->on_eof(s);
+            }
+        } else if (r.what == tls::session::status::failed) {
+            // A failed handshake or a bad record: the connection is unusable. The alert
+            // OpenSSL queued for the peer is sent before the close, so the client can
+            // say what went wrong (a missing client certificate, no shared cipher).
+            ++_stats.tls_errors;
+            if (_tls_error_log) {
+                _tls_error_log(t.error());
+            }
+            s.close_after_flush();
+        }
+        break;  // want_more: the rest of a record is still on the way
+    }
+    if (t.pending_output() > 0) {
+        mark_dirty(s);  // handshake messages go out as soon as they exist
+    }
+}
+
+bool reactor::take_tls_output(stream& s) {
+    tls::session& t = *s._tls;
+    while (!s._out.empty() && t.pending_output() < tls_encrypt_slice) {
+        std::size_t n = t.write(s._out.view().substr(0, tls_encrypt_slice));
+        if (n == 0) {
+            break;  // the handshake is not done, or the session failed
+        }
+        s._out.consume(n);
+    }
+    if (s._state == stream::state::draining && s._out.empty()) {
+        t.shutdown();  // close_notify after the last response
+    }
+    if (t.pending_output() == 0) {
+        return false;
+    }
+    if (s._sending.capacity() == 0) {
+        s._sending = _buffers.take();  // borrowed only while there are bytes to send
+    }
+    t.take_output(s._sending, buffer_pool::max_pooled_capacity);
+    return true;
 }
 
 void reactor::on_peer_eof(stream& s) {
@@ -319,16 +423,16 @@ void reactor::on_sent(stream& s, std::size_t bytes) {
         start_send(s);  // a short send: resume with the rest
         return;
     }
-    if (!s._out.empty()) {
-        std::swap(s._out, s._sending);
+    if (take_output(s)) {
         start_send(s);
         return;
     }
-    // Nothing left: idle connections hold no buffer memory.
+    // Nothing left: idle connections hold no buffer memory. (A TLS stream may still
+    // hold plaintext that cannot be encrypted before its handshake is done.)
     if (s._sending.capacity() != 0) {
         _buffers.give(std::move(s._sending));
     }
-    if (s._out.capacity() != 0) {
+    if (s._out.capacity() != 0 && s._out.empty()) {
         _buffers.give(std::move(s._out));
     }
     if (s._state == stream::state::draining) {
@@ -374,8 +478,7 @@ void reactor::flush_dirty() {
         if (s._send_in_flight) {
             continue;  // on_sent() picks up _out when the current send completes
         }
-        if (!s._out.empty()) {
-            std::swap(s._out, s._sending);
+        if (take_output(s)) {
             start_send(s);
         } else if (s._state == stream::state::draining) {
             on_sent(s, 0);  // nothing to send: go straight to the half-close
@@ -412,6 +515,9 @@ void reactor::finish_close(stream& s) {
     }
     _buffers.give(std::move(s._out));
     _buffers.give(std::move(s._sending));
+    if (s._tls != nullptr) {
+        end_tls(s);
+    }
     s.protocol_state = nullptr;
     ++_stats.closed;
     --_stats.open_streams;

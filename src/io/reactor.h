@@ -12,14 +12,21 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "buffer/buffer_pool.h"
 #include "buffer/byte_buffer.h"
 #include "clock/date_cache.h"
+
+namespace dbridge::tls {
+class context;
+class session;
+}  // namespace dbridge::tls
 
 namespace dbridge::io {
 
@@ -107,6 +114,10 @@ public:
     const sockaddr_storage& peer_address();
     const sockaddr_storage& local_address();
 
+    // The TLS session when the listener carries TLS, else null. The handler sees only
+    // plaintext either way.
+    const tls::session* tls_session() const { return _tls; }
+
     // Scratch slot for the protocol (http1 keeps its connection object here).
     void* protocol_state = nullptr;
 
@@ -130,11 +141,13 @@ private:
     bool _eof = false;
     bool _peer_known = false;
     bool _local_known = false;
+    bool _tls_eof = false;        // the peer's close_notify was passed on as on_eof
     std::uint32_t _ops = 0;       // kernel operations not yet completed (io_uring)
     std::uint32_t _poll_events = 0;  // interest registered with epoll, 0 = not registered
 
-    byte_buffer _out;      // filled by the protocol
+    byte_buffer _out;      // filled by the protocol (plaintext)
     byte_buffer _sending;  // being sent; never touched until its send completed
+    tls::session* _tls = nullptr;  // from the reactor's pool; null on a plaintext stream
 
     // Timeout bookkeeping: an intrusive FIFO per duration (see timer_list).
     timer_list* _timer = nullptr;
@@ -196,6 +209,7 @@ struct reactor_stats {
     std::uint64_t recv_rearmed = 0;    // multishot receives that ended and were re-armed
     std::uint64_t no_buffers = 0;      // receives that ended with -ENOBUFS
     std::uint64_t accept_errors = 0;
+    std::uint64_t tls_errors = 0;      // connections closed for a TLS failure (handshake or record)
     std::size_t open_streams = 0;
 };
 
@@ -215,11 +229,14 @@ public:
     const std::string& choice_reason() const { return _choice_reason; }
 
     // Accept connections on a listening socket (owned by the caller, who keeps it open
-    // while the reactor runs); each accepted socket gets acceptor.open(). `shared`: other
-    // processes accept on the same socket (worker processes, Gunicorn's arbiter): io_uring
-    // then takes one connection per accept, so the kernel's wake-ups rotate between the
-    // processes instead of feeding one multishot accept forever.
-    void add_listener(int fd, stream_acceptor& acceptor, bool shared = false);
+    // while the reactor runs); each accepted socket gets acceptor.open(). With
+    // `tls_context` (kept alive by the caller too), every connection speaks TLS under that
+    // context: the reactor decrypts before on_data and encrypts what flush() sends.
+    // `shared`: other processes accept on the same socket (worker processes, Gunicorn's
+    // arbiter): io_uring then takes one connection per accept, so the kernel's wake-ups
+    // rotate between the processes instead of feeding one multishot accept forever.
+    void add_listener(int fd, stream_acceptor& acceptor, const tls::context* tls_context = nullptr,
+                      bool shared = false);
     // Stop accepting on every listener (graceful shutdown); accepted streams go on.
     void stop_accepting();
 
@@ -245,6 +262,8 @@ public:
     void orphan_streams();
 
     void set_wait_guard(wait_guard* g) { _wait_guard = g; }
+    // Told why each connection that failed in TLS was closed (a debug log); may be empty.
+    void set_tls_error_log(std::function<void(std::string_view reason)> log) { _tls_error_log = std::move(log); }
 
     std::int64_t now_ms() const { return _now_ms; }
     const date_cache& date() const { return _date; }
@@ -257,6 +276,7 @@ protected:
     struct listener_slot {
         int fd = -1;
         stream_acceptor* acceptor = nullptr;
+        const tls::context* tls_context = nullptr;
         bool armed = false;        // accepting (multishot accept in the kernel / EPOLLIN)
         bool shared = false;       // the socket is accepted on by other processes too
         bool stopped = false;
@@ -298,6 +318,22 @@ private:
     friend class stream;
 
     stream* allocate_stream();
+    // Moves what the stream should send next into s._sending (which is empty); false if
+    // there is nothing. Plaintext streams swap buffers; TLS streams encrypt.
+    bool take_output(stream& s) {
+        if (s._tls != nullptr) {
+            return take_tls_output(s);
+        }
+        if (s._out.empty()) {
+            return false;
+        }
+        std::swap(s._out, s._sending);
+        return true;
+    }
+    bool take_tls_output(stream& s);
+    void receive_tls(stream& s, std::string_view ciphertext);
+    bool start_tls(stream& s, const tls::context& context);
+    void end_tls(stream& s);
     void mark_dirty(stream& s);
     void flush_dirty();
     void begin_close(stream& s);
@@ -315,6 +351,12 @@ private:
     stream* _dead = nullptr;
     std::vector<std::unique_ptr<timer_list>> _timer_lists;
     buffer_pool _buffers;
+    // TLS sessions are reused across connections, like streams; plaintext out of
+    // OpenSSL lands in one scratch buffer before on_data.
+    std::vector<std::unique_ptr<tls::session>> _tls_sessions;
+    std::vector<tls::session*> _free_tls_sessions;
+    std::unique_ptr<char[]> _tls_plaintext;
+    std::function<void(std::string_view)> _tls_error_log;
     date_cache _date;
     std::int64_t _now_ms = 0;
 };

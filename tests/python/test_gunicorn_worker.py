@@ -573,15 +573,39 @@ def test_a_failed_lifespan_startup_stops_the_arbiter(gunicorn, worker: str) -> N
     assert "Worker failed to boot." in stderr
 
 
-def test_tls_settings_stop_the_arbiter_rather_than_serve_plain_http(gunicorn, tmp_path: Path) -> None:
-    # The worker refuses before anything reads the files, so they need not hold a real key.
+def test_serves_https_from_gunicorns_keyfile_and_certfile(gunicorn, tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    key, cert, ca_file = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "ca.pem"
+    server_cert.private_key_pem.write_to_path(str(key))
+    server_cert.cert_chain_pems[0].write_to_path(str(cert))
+    ca.cert_pem.write_to_path(str(ca_file))
+    arbiter = gunicorn("raw_app:app", "--keyfile", str(key), "--certfile", str(cert), wait_for=0)
+    responses: list[httpx.Response] = []
+
+    def answered() -> bool:
+        try:
+            responses.append(httpx.get(f"https://127.0.0.1:{arbiter.port}/scope", verify=str(ca_file), timeout=5))
+        except httpx.TransportError:
+            return False
+        return True
+
+    wait_until(answered, BOOT_TIMEOUT, lambda: f"no HTTPS answer; {arbiter.describe()}")
+    assert responses[-1].status_code == 200 and responses[-1].json()["scheme"] == "https"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{arbiter.port}/scope", timeout=5)  # never plain HTTP
+
+
+def test_a_bad_certificate_stops_the_arbiter(gunicorn, tmp_path: Path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    key.write_text("not read\n")
-    cert.write_text("not read\n")
+    key.write_text("not a key\n")
+    cert.write_text("not a certificate\n")
     arbiter = gunicorn("gunicorn_app:app", "--keyfile", str(key), "--certfile", str(cert), wait_for=0)
 
     assert arbiter.wait_for_exit() == 3, arbiter.describe()
-    assert "does not support TLS yet" in arbiter.stderr()
+    assert "cannot load the certificate chain" in arbiter.stderr()
 
 
 # ---- Gunicorn's --limit-request-* read as Gunicorn reads them ---------------------------------
