@@ -143,7 +143,7 @@ PYBIND11_MODULE(_core, m) {
                          std::uint64_t max_body_size, bool server_header, bool date_header,
                          std::vector<std::pair<py::bytes, py::bytes>> default_headers,
                          std::size_t limit_concurrency, py::object warn, const std::string& scheme,
-                         py::object ring, py::object trusted_proxies, py::object tls) {
+                         py::object ring, py::object trusted_proxies, py::object tls, bool reset_contextvars) {
                  worker_options o;
                  o.io = io;
                  o.root_path = root_path;
@@ -160,6 +160,7 @@ PYBIND11_MODULE(_core, m) {
                      o.default_headers.emplace_back(std::string(name), std::string(value));
                  }
                  o.limit_concurrency = limit_concurrency;
+                 o.reset_contextvars = reset_contextvars;
                  o.proxies = trusted_proxies_from(trusted_proxies);
                  if (!tls.is_none()) {
                      o.tls = tls.cast<std::shared_ptr<dbridge::tls::context>>();
@@ -176,7 +177,8 @@ PYBIND11_MODULE(_core, m) {
              py::arg("server_header") = true, py::arg("date_header") = true,
              py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
              py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http",
-             py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none(), py::arg("tls") = py::none())
+             py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none(), py::arg("tls") = py::none(),
+             py::arg("reset_contextvars") = false)
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)

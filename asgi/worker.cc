@@ -34,6 +34,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
                PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
     : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state, options.proxies),
       _limit_concurrency(options.limit_concurrency),
+      _reset_contextvars(options.reset_contextvars),
       _tls(options.tls),
       _app(py_ref::borrow(app)),
       _loop(py_ref::borrow(loop)),
@@ -88,7 +89,8 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
             throw std::runtime_error("cannot import asyncio");
         }
         _eager_task_type = py_ref(attr(asyncio.get(), "Task"));
-        _eager_kwnames = py_ref(Py_BuildValue("(ss)", "loop", "eager_start"));
+        _eager_kwnames = py_ref(options.reset_contextvars ? Py_BuildValue("(sss)", "loop", "eager_start", "context")
+                                                          : Py_BuildValue("(ss)", "loop", "eager_start"));
         if (!_eager_kwnames) {
             throw std::runtime_error("cannot build keyword names");
         }
@@ -381,9 +383,23 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
         coro = py_ref(PyObject_Vectorcall(_run_asgi.get(), args, 5, nullptr));
     }
     py_ref task;
+    py_ref context;
+    if (coro && _reset_contextvars) {
+        context = py_ref(PyContext_New());
+        if (!context) {
+            coro = py_ref();
+        }
+    }
     if (coro && _eager_task_type) {
-        PyObject* args[] = {coro.get(), _loop.get(), Py_True};
+        PyObject* args[] = {coro.get(), _loop.get(), Py_True, context.get()};
         task = py_ref(PyObject_Vectorcall(_eager_task_type.get(), args, 1, _eager_kwnames.get()));
+    } else if (coro && context) {
+        // create_task() copies the current context: make the fresh one current for the call
+        // (the context= keyword only exists from Python 3.11).
+        if (PyContext_Enter(context.get()) == 0) {
+            task = py_ref(PyObject_CallOneArg(_create_task.get(), coro.get()));
+            PyContext_Exit(context.get());
+        }
     } else if (coro) {
         task = py_ref(PyObject_CallOneArg(_create_task.get(), coro.get()));
     }

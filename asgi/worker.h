@@ -41,6 +41,9 @@ struct worker_options {
     bool date_header = true;
     std::vector<std::pair<std::string, std::string>> default_headers;
     std::size_t limit_concurrency = 0;
+    // --reset-contextvars: each app task runs in a fresh contextvars.Context instead of a
+    // copy of the loop's.
+    bool reset_contextvars = false;
     trusted_proxies proxies;  // --proxy-headers, --forwarded-allow-ips
     // Every listener speaks TLS under this context when it is set (--ssl-certfile).
     std::shared_ptr<const tls::context> tls;
@@ -120,7 +123,8 @@ private:
     py_ref _error_logger_error;  // logging.getLogger("dbridge_asgi.error").error
     py_ref _create_task;         // loop.create_task
     py_ref _eager_task_type;     // asyncio.Task where it takes eager_start (3.12+), else null
-    py_ref _eager_kwnames;       // ("loop", "eager_start")
+    py_ref _eager_kwnames;       // ("loop", "eager_start") (+ "context" with --reset-contextvars)
+    bool _reset_contextvars = false;
     py_ref _create_future;       // loop.create_future
     py_ref _call_soon;           // loop.call_soon
     py_ref _call_later;          // loop.call_later

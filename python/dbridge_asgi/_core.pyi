@@ -55,6 +55,7 @@ class Worker:
         ring: Any = None,
         trusted_proxies: TrustedProxies | None = None,
         tls: TLSContext | None = None,
+        reset_contextvars: bool = False,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

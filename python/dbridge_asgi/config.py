@@ -48,6 +48,8 @@ CERT_NONE = 0
 
 LIFESPAN_MODES = ("auto", "on", "off")
 LOOP_CHOICES = ("auto", "asyncio", "uvloop", "ring")
+# uvicorn's HTTP implementations: accepted, and said to have no effect (our parser is the core's).
+HTTP_CHOICES = ("auto", "h11", "httptools", "zttp")
 INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 IO_CHOICES = ("auto", "uring", "epoll")
 
@@ -92,6 +94,10 @@ class Config:
         uds: str | None = None,
         fd: int | None = None,
         loop: str = "auto",
+        http: str = "auto",
+        http2: bool = False,
+        h11_max_incomplete_event_size: int | None = None,
+        reset_contextvars: bool = False,
         lifespan: str = "auto",
         env_file: str | os.PathLike[str] | None = None,
         log_config: dict[str, Any] | str | os.PathLike[str] | Any | None = LOGGING_CONFIG,
@@ -139,6 +145,10 @@ class Config:
         self.uds = uds
         self.fd = fd
         self.loop = loop
+        self.http = http
+        self.http2 = http2
+        self.h11_max_incomplete_event_size = h11_max_incomplete_event_size
+        self.reset_contextvars = reset_contextvars
         self.lifespan = lifespan
         self.log_config = log_config
         self.log_level = log_level
@@ -173,6 +183,10 @@ class Config:
         self.limit_request_line = limit_request_line
         self.limit_request_fields = limit_request_fields
         self.limit_request_field_size = limit_request_field_size
+        if h11_max_incomplete_event_size is not None:
+            # uvicorn's bound on a request head still being read (h11): ours is the
+            # header-section limit, answered with 431 beyond it.
+            self.limit_request_field_size = h11_max_incomplete_event_size
         self.ssl_keyfile = ssl_keyfile
         self.ssl_certfile = ssl_certfile
         self.ssl_keyfile_password = ssl_keyfile_password
@@ -185,6 +199,7 @@ class Config:
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)
+        self._check_choice("http", http, HTTP_CHOICES)
         self._check_choice("interface", interface, INTERFACES)
         self._check_choice("io", io, IO_CHOICES)
         if loop == "ring" and io == "epoll":
@@ -194,6 +209,7 @@ class Config:
         self.loaded_app: Any = None
         self.encoded_headers: list[tuple[bytes, bytes]] = []
         self.configure_logging()
+        self._note_options_without_effect()
 
         if env_file is not None:
             self._load_env_file(env_file)
@@ -284,6 +300,15 @@ class Config:
             except UnicodeEncodeError:
                 pass  # could never equal a header value
         return (False, hosts, networks, literals)
+
+    def _note_options_without_effect(self) -> None:
+        """uvicorn options that choose what we do not have: accepted, and said so once."""
+        if self.http != "auto":
+            logger.info(
+                "--http %s has no effect: dbridge-asgi parses HTTP/1.1 in its C++ core.", self.http
+            )
+        if self.http2:
+            logger.warning("--http2: HTTP/2 is not supported by dbridge-asgi; serving HTTP/1.1.")
 
     @property
     def is_ssl(self) -> bool:

@@ -21,6 +21,7 @@ import click
 
 from dbridge_asgi.config import (
     CERT_NONE,
+    HTTP_CHOICES,
     INTERFACES,
     IO_CHOICES,
     LIFESPAN_MODES,
@@ -127,6 +128,31 @@ def _parse_headers(
     type=int,
     default=None,
     help="Number of worker processes, kept running by a parent process; defaults to $WEB_CONCURRENCY, else 1.",
+)
+@option(
+    "--http",
+    type=click.Choice(HTTP_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Accepted for uvicorn compatibility: HTTP/1.1 is parsed by the C++ core whatever is chosen (logged once).",
+)
+@option(
+    "--http2",
+    is_flag=True,
+    default=False,
+    help="Accepted for uvicorn compatibility: HTTP/2 is not served; HTTP/1.1 is (logged once).",
+)
+@option(
+    "--h11-max-incomplete-event-size",
+    type=int,
+    default=None,
+    help="The most bytes of an incomplete request head to buffer (h11's limit in uvicorn): here the header-section limit (431 beyond).",
+)
+@option(
+    "--reset-contextvars",
+    is_flag=True,
+    default=False,
+    help="Run each ASGI request in a fresh contextvars.Context, as uvicorn does with this flag.",
 )
 @option(
     "--loop",

@@ -211,6 +211,7 @@ class Server:
             warn=logger.warning,
             ring=loop_ring(loop),
             trusted_proxies=config.trusted_proxies(),
+            reset_contextvars=config.reset_contextvars,
             scheme="https" if config.tls is not None else "http",
             tls=config.tls,
         )

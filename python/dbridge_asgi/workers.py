@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import inspect
 import logging
 import os
 import signal
