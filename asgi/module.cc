@@ -193,6 +193,7 @@ PYBIND11_MODULE(_core, m) {
         .def("stop_accepting", &worker::stop_accepting)
         .def("shutdown", &worker::shutdown)
         .def("close_all", &worker::close_all)
+        .def("disconnect_responding", &worker::disconnect_responding)
         .def("detach", &worker::detach_from_loop)
         .def("stats", [](worker& w) {
             py::dict d;

@@ -234,6 +234,11 @@ void worker::shutdown() {
     _reactor->flush();
 }
 
+void worker::disconnect_responding() {
+    _server->disconnect_responding();
+    _reactor->flush();
+}
+
 void worker::close_all() {
     _reactor->close_all();
     // With io_uring a socket is closed only once its cancelled operations have come back:

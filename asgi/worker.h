@@ -71,6 +71,8 @@ public:
     void stop_accepting();
     void shutdown();
     void close_all();
+    // See http1::server::disconnect_responding().
+    void disconnect_responding();
     // Unregisters from the loop and drops the references that tie it to this worker.
     void detach_from_loop();
 

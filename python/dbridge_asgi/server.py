@@ -41,6 +41,9 @@ HANDLED_SIGNALS = (
 )
 
 # While draining, how often to look at what is left.
+# After the graceful timeout, how long apps told http.disconnect get to end before their
+# tasks are cancelled.
+DISCONNECT_GRACE = 1.0
 DRAIN_POLL_INTERVAL = 0.1
 
 logger = logging.getLogger(ERROR_LOGGER)
@@ -318,13 +321,19 @@ class Server:
         worker.shutdown()
 
         if not await self._drain():
+            # Out of time. Responses under way are cut first: an app streaming one
+            # (server-sent events, a long download) hears http.disconnect from receive()
+            # and can end on its own. Apps that have not started their response are
+            # cancelled below, and their clients get a 500, as with uvicorn.
+            worker.disconnect_responding()
             tasks = self._request_tasks()
-            logger.error("Cancel %s running task(s), timeout graceful shutdown exceeded", len(tasks))
-            for task in tasks:
-                task.cancel("Task cancelled, timeout graceful shutdown exceeded")
-            # Let them unwind, so those that had sent nothing get their 500 as with uvicorn,
-            # before the connections are closed.
             if tasks:
+                await asyncio.wait(tasks, timeout=DISCONNECT_GRACE)
+            tasks = [task for task in tasks if not task.done()]
+            if tasks:
+                logger.error("Cancel %s running task(s), timeout graceful shutdown exceeded", len(tasks))
+                for task in tasks:
+                    task.cancel("Task cancelled, timeout graceful shutdown exceeded")
                 await asyncio.wait(tasks, timeout=DRAIN_POLL_INTERVAL)
                 await asyncio.sleep(0)
 

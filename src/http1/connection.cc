@@ -411,4 +411,12 @@ void server::begin_shutdown() {
     }
 }
 
+void server::disconnect_responding() {
+    for (auto& c : _all) {
+        if (c->_live && c->_in_request && c->_writer.started()) {
+            c->stream().close();
+        }
+    }
+}
+
 }  // namespace dbridge::http1

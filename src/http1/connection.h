@@ -154,6 +154,10 @@ public:
     // Graceful shutdown: connections between requests close now, the others after
     // their current response (no more keep-alive).
     void begin_shutdown();
+    // The end of a graceful shutdown's patience: connections in the middle of sending a
+    // response (a stream that would not end) are closed, so their apps hear the client is
+    // gone. Requests whose response has not started are left to their app.
+    void disconnect_responding();
     bool shutting_down() const { return _shutting_down; }
 
     const server_config& config() const { return _config; }
