@@ -428,6 +428,10 @@ class Config:
             sys.exit(STARTUP_FAILURE)
         if self.interface == "asgi2":
             app = ASGI2Adapter(app)
+        if logging.getLogger(ERROR_LOGGER).isEnabledFor(TRACE_LOG_LEVEL):
+            from dbridge_asgi.message_logger import MessageLogger
+
+            app = MessageLogger(app)
 
         self.loaded_app = app
         self.loaded = True

@@ -58,3 +58,22 @@ def test_reset_contextvars_as_uvicorn(
 ) -> None:
     for server in serve(kind, "contextvars_app:app", tmp_path_factory.mktemp("ctx"), args=args):
         assert [httpx.get(f"{server.url}/", timeout=10).text for _ in range(3)] == [seen] * 3
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "dbridge-asgi"])
+def test_log_level_trace_shows_every_asgi_message_without_content(
+    kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    for server in serve(kind, "raw_app:app", tmp_path_factory.mktemp("trace"), args=["--log-level", "trace"]):
+        assert httpx.post(f"{server.url}/echo", content=b"secret-body", timeout=10).content == b"secret-body"
+        # [1] is the lifespan, [2] the request, in both servers.
+        log = server.wait_for_output("ASGI [2] Completed")
+        for line in (
+            "- ASGI [2] Started scope=",
+            "- ASGI [2] Receive {'type': 'http.request', 'body': '<11 bytes>', 'more_body': False}",
+            "- ASGI [2] Send {'type': 'http.response.start', 'status': 200, 'headers': '<...>'}",
+            "- ASGI [2] Send {'type': 'http.response.body', 'body': '<11 bytes>'",
+            "- ASGI [2] Completed",
+        ):
+            assert line in log, f"{kind}: {line!r} not in\n{log[-3000:]}"
+        assert "secret-body" not in log
