@@ -17,7 +17,7 @@ BENCH_APT_PACKAGES := nginx-light
 CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
-.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench perf-gate callgrind-gate callgrind-budget clean
+.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench bench-workers bench-gunicorn perf-gate callgrind-gate callgrind-budget clean
 
 all: install build-cpp
 
@@ -108,6 +108,23 @@ bench: install build-cpp
 	$(VENV)/bin/dbridge-asgi bench --scenario $(BENCH_SCENARIOS) \
 	    --server 'floor@raw,pipelined16,no_keepalive=$(abspath $(CPP_BUILD)/dbridge-responder) --host {host} --port {port}' \
 	    --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md $(BENCH_ARGS)
+
+# Two worker processes each side, wrk unpinned (issue 4's bar): dbridge-asgi --workers 2
+# against uvicorn --workers 2, and Gunicorn with our worker against uvicorn's.
+PYBIN := $(abspath $(VENV)/bin)
+bench-workers: install
+	$(VENV)/bin/dbridge-asgi bench --scenario raw,fastapi_get --servers none --baseline uvicorn-w2 \
+	    --server-cpus 0-1 --load-cpus 0-1 \
+	    --server 'dbridge-asgi-w2=$(PYBIN)/dbridge-asgi {app} --app-dir {app_dir} --port {port} --workers 2 --no-access-log --log-level warning' \
+	    --server 'uvicorn-w2=$(PYBIN)/uvicorn {app} --app-dir {app_dir} --port {port} --workers 2 --loop uvloop --http httptools --no-access-log --log-level warning' \
+	    $(BENCH_ARGS)
+
+bench-gunicorn: install
+	$(VENV)/bin/dbridge-asgi bench --scenario fastapi_get --servers none --baseline UvicornWorker \
+	    --server-cpus 0-1 --load-cpus 0-1 \
+	    --server 'DBridgeWorker=$(PYBIN)/gunicorn -w 2 -k dbridge_asgi.workers.DBridgeWorker --chdir {app_dir} -b 127.0.0.1:{port} --log-level warning {app}' \
+	    --server 'UvicornWorker=$(PYBIN)/gunicorn -w 2 -k uvicorn_worker.UvicornWorker --chdir {app_dir} -b 127.0.0.1:{port} --log-level warning {app}' \
+	    $(BENCH_ARGS)
 
 # The gates CI runs. callgrind: instructions per request of the core on a fixed replay,
 # against load/callgrind_budget.json (exact; `make callgrind-budget` records a new one).

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-connections", type=int, default=10_000,
                    help="connections the idle_10k scenario holds (default: 10000)")
     p.add_argument("--servers", help="comma-separated built-in servers (default: dbridge-asgi,uvicorn and "
-                   "granian when installed); dbridge-asgi:ARGS is a variant with extra options")
+                   "granian when installed); dbridge-asgi:ARGS is a variant with extra options; 'none': only --server ones")
     p.add_argument("--server", action="append", default=[], metavar="NAME[@SCENARIOS]=COMMAND",
                    help="another server: a command with {app}, {app_dir}, {host}, {port}; "
                    "@raw,pipelined16 limits it to those scenarios")
@@ -98,7 +98,9 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
 
 
 def servers_from(args: argparse.Namespace) -> list[servers.Server]:
-    if args.servers:
+    if args.servers == "none":
+        names = []  # only the --server commands
+    elif args.servers:
         names = [n.strip() for n in args.servers.split(",") if n.strip()]
     else:
         names = ["dbridge-asgi", "uvicorn"]
@@ -108,6 +110,8 @@ def servers_from(args: argparse.Namespace) -> list[servers.Server]:
         except BenchError:
             print("granian is not installed: comparing without it", file=sys.stderr)
     result = [servers.parse(n) for n in names] + [servers.parse(s) for s in args.server]
+    if not result:
+        raise ValueError("no server to run: --servers none needs at least one --server")
     if len({s.name for s in result}) != len(result):
         raise ValueError("two servers have the same name")
     return result

@@ -139,6 +139,8 @@ def test_usage_errors_exit_2() -> None:
     result = bench("--scenario", "no_such_scenario")
     assert result.returncode == 2 and "unknown scenario" in result.stderr
     assert bench().returncode == 2  # neither an app nor a scenario
+    result = bench("--scenario", "raw", "--servers", "none")
+    assert result.returncode == 2 and "no server to run" in result.stderr
 
 
 @needs_wrk
