@@ -1,9 +1,12 @@
 #include "worker.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "exchange.h"
 #include "interned.h"
+#include "websocket.h"
+#include "ws/handshake.h"
 
 namespace dbridge::asgi {
 
@@ -24,8 +27,18 @@ PyObject* attr(PyObject* o, const char* name) {
     return a;
 }
 
+// The connection's app state is an HTTP exchange, or a WebSocket whose handshake the app
+// has not answered yet.
 exchange* current(http1::connection& c) {
-    return static_cast<exchange*>(c.app_state);
+    return is_websocket(c.app_state) ? nullptr : static_cast<exchange*>(c.app_state);
+}
+
+websocket* current_websocket(http1::connection& c) {
+    return is_websocket(c.app_state) ? static_cast<websocket*>(c.app_state) : nullptr;
+}
+
+websocket* socket_websocket(ws::connection& c) {
+    return static_cast<websocket*>(c.app_state);
 }
 
 }  // namespace
@@ -33,6 +46,7 @@ exchange* current(http1::connection& c) {
 worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* state, PyObject* access_log,
                PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
     : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state, options.proxies),
+      _ws_pool(options.ws_connection),
       _limit_concurrency(options.limit_concurrency),
       _app(py_ref::borrow(app)),
       _loop(py_ref::borrow(loop)),
@@ -74,6 +88,16 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
             Py_XDECREF(r);
         };
     }
+    _ws_settings.enabled = options.ws != "none";
+    _ws_settings.max_queue = options.ws_max_queue == 0 ? 1 : options.ws_max_queue;
+    // uvicorn's permessage-deflate settings (websockets-sansio): 12-bit windows both ways,
+    // memLevel 5.
+    _ws_settings.deflate.enabled = options.ws_per_message_deflate;
+    _ws_settings.deflate.server_max_window_bits = 12;
+    _ws_settings.deflate.client_max_window_bits = 12;
+    _ws_settings.deflate.memory_level = 5;
+    _ws_settings.date_header = sc.date_header;
+    _ws_settings.default_headers = sc.default_headers;
     _server = std::make_unique<http1::server>(std::move(sc), *this);
 
     _create_task = py_ref(attr(loop, "create_task"));
@@ -211,6 +235,13 @@ void worker::shutdown() {
     // Connections between requests would only be reused for requests we will not
     // serve: close them; in-flight exchanges finish on their own.
     _server->begin_shutdown();
+    // Open WebSockets are told the service restarts (1012), as uvicorn does.
+    _ws_pool.for_each_open([](ws::connection& c) {
+        if (websocket* w = socket_websocket(c)) {
+            py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+            websocket_shutdown(*w);
+        }
+    });
     _reactor->flush();
 }
 
@@ -334,7 +365,31 @@ void worker::reject_overload(http1::connection& c, PyObject* scope) {
     }
 }
 
+void worker::reject_handshake(http1::connection& c, int status, const char* reason) {
+    // RFC 6455 §4.2.1 / §4.4: a request that asks for a WebSocket but gets the handshake
+    // wrong is answered as HTTP (426 names the version we speak), then closed.
+    std::string body = std::string("Failed to open a WebSocket connection: ") + reason + ".\n";
+    std::string length = std::to_string(body.size());
+    http1::header_field headers[] = {
+        {"content-type", "text/plain; charset=utf-8"},
+        {"content-length", length},
+        {"connection", "close"},
+        ws::version_header,
+    };
+    std::size_t count = status == 426 ? 4 : 3;
+    c.start_response(status, std::span<const http1::header_field>(headers, count));
+    c.send_body(body, false);
+}
+
 void worker::on_request(http1::connection& c, const http1::request_head& head) {
+    std::optional<ws::upgrade_request> upgrade;
+    if (head.upgrade && _ws_settings.enabled && ws::wants_websocket(head)) {
+        upgrade = ws::parse_upgrade(head);
+        if (upgrade->error_status != 0) {
+            reject_handshake(c, upgrade->error_status, upgrade->error_reason);
+            return;
+        }
+    }
     py_ref scope(_scope.build(c, head));
     if (!scope) {
         PyErr_WriteUnraisable(nullptr);
@@ -347,16 +402,32 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
     }
     // The worker's own Python object keeps it alive for as long as exchanges exist.
     PyObject* self_ref = _self != nullptr ? _self : Py_None;
-    exchange* ex = exchange_start(*this, self_ref, c, scope.get(), head.expect_continue);
-    if (ex == nullptr) {
+    PyObject* exo;
+    py_ref receive, send;
+    if (upgrade) {
+        websocket* w = websocket_start(*this, self_ref, c, scope.get(), *upgrade);
+        exo = reinterpret_cast<PyObject*>(w);
+        if (w != nullptr) {
+            receive = py_ref(websocket_callable(*w, "receive"));
+            send = py_ref(websocket_callable(*w, "send"));
+        }
+    } else {
+        exchange* ex = exchange_start(*this, self_ref, c, scope.get(), head.expect_continue);
+        exo = reinterpret_cast<PyObject*>(ex);
+        if (ex != nullptr) {
+            receive = py_ref(exchange_callable(*ex, "receive"));
+            send = py_ref(exchange_callable(*ex, "send"));
+        }
+    }
+    if (exo == nullptr) {
         PyErr_WriteUnraisable(nullptr);
         c.abort();
         return;
     }
     ++_active;
-    PyObject* exo = reinterpret_cast<PyObject*>(ex);
-    py_ref receive(exchange_callable(*ex, "receive"));
-    py_ref send(exchange_callable(*ex, "send"));
+    // The app may answer inside the eager first step below (a WebSocket accept upgrades
+    // the connection there): the exchange must outlive it.
+    py_ref keep = py_ref::borrow(exo);
     py_ref coro;
     if (receive && send) {
         PyObject* args[] = {_app.get(), scope.get(), receive.get(), send.get(), exo};
@@ -371,7 +442,6 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
     }
     if (!task) {
         PyErr_WriteUnraisable(_run_asgi.get());
-        py_ref keep = py_ref::borrow(exo);
         py_ref r(PyObject_CallMethod(exo, "finish", "O", Py_True));
         if (!r) {
             PyErr_Clear();
@@ -394,14 +464,20 @@ void worker::on_request_end(http1::connection& c) {
 }
 
 void worker::on_disconnect(http1::connection& c) {
-    if (exchange* ex = current(c)) {
+    if (websocket* w = current_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_http_disconnect(*w);
+    } else if (exchange* ex = current(c)) {
         py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(ex));
         exchange_on_disconnect(*ex);
     }
 }
 
 void worker::on_drained(http1::connection& c) {
-    if (exchange* ex = current(c)) {
+    if (websocket* w = current_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_http_drained(*w);
+    } else if (exchange* ex = current(c)) {
         py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(ex));
         exchange_on_drained(*ex);
     }
@@ -409,6 +485,37 @@ void worker::on_drained(http1::connection& c) {
 
 void worker::on_connection_closed(http1::connection& c) {
     scope_builder::forget_connection(c);
+}
+
+// ---- ws::message_handler -------------------------------------------------------------------
+
+void worker::on_message(ws::connection& c, ws::message_kind kind, std::string_view payload) {
+    if (websocket* w = socket_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_message(*w, kind, payload);
+    }
+}
+
+void worker::on_close(ws::connection& c, std::uint16_t code, std::string_view reason) {
+    if (websocket* w = socket_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_close(*w, code, reason);
+    }
+}
+
+void worker::on_drained(ws::connection& c) {
+    if (websocket* w = socket_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_drained(*w);
+    }
+}
+
+void worker::on_released(ws::connection& c) {
+    if (websocket* w = socket_websocket(c)) {
+        c.app_state = nullptr;
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_released(*w);
+    }
 }
 
 }  // namespace dbridge::asgi

@@ -55,7 +55,9 @@ void connection::process_input() {
     }
     _processing = true;
     std::size_t used = 0;
-    while (!_paused && !_stream->closing() && used < _input.size()) {
+    // Called until it asks for more, even with every byte taken: an inflated message can
+    // still have pieces to give after its last compressed byte.
+    while (!_paused && !_stream->closing()) {
         frame_result r = _parser.parse(std::span<char>(_input.data() + used, _input.size() - used));
         used += r.consumed;
         if (r.event == frame_event::need_more) {
@@ -176,7 +178,7 @@ void connection::fail(std::uint16_t code, const char* reason) {
         frame_writer::close(_stream->output(), code, reason);
     }
     _stream->close_after_flush();
-    end(close_code::abnormal, {});
+    end(code, reason);
 }
 
 void connection::end(std::uint16_t code, std::string_view reason) {

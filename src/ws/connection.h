@@ -32,9 +32,10 @@ public:
     // A complete data message (text is valid UTF-8).
     virtual void on_message(connection& c, message_kind kind, std::string_view payload) = 0;
     // The WebSocket is over for the application, once: the peer's close frame arrived
-    // (its code, 1005 when it had none, and its reason), or the connection ended without
-    // one: the peer vanished, broke the protocol, or stopped answering pings (1006, as
-    // RFC 6455 §7.1.5 reports it). No message follows; sends are refused.
+    // (its code, 1005 when it had none, and its reason); we failed the connection (the
+    // code and reason of our close frame: 1002, 1007, 1009 for a protocol error, 1011
+    // when no pong came, as uvicorn reports them); or the connection ended without a
+    // close frame (1006, RFC 6455 §7.1.5). No message follows; sends are refused.
     virtual void on_close(connection& c, std::uint16_t code, std::string_view reason) = 0;
     // Everything queued so far has reached the kernel (send backpressure is released).
     virtual void on_drained(connection& c) {}
