@@ -41,6 +41,9 @@ LIFESPAN_MODES = ("auto", "on", "off")
 LOOP_CHOICES = ("auto", "asyncio", "uvloop", "ring")
 INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 IO_CHOICES = ("auto", "uring", "epoll")
+# uvicorn's --ws choices. The core has one WebSocket implementation and serves it for every
+# choice but "none", which leaves upgrade requests to the app as plain HTTP (as uvicorn).
+WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
 
 logger = logging.getLogger(ERROR_LOGGER)
 
@@ -116,6 +119,12 @@ class Config:
         limit_request_line: int = 8192,
         limit_request_fields: int = 100,
         limit_request_field_size: int = 32768,
+        ws: str = "auto",
+        ws_max_size: int = 16 * 1024 * 1024,
+        ws_max_queue: int = 32,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         self.app = app
         self.host = host
@@ -157,11 +166,18 @@ class Config:
         self.limit_request_line = limit_request_line
         self.limit_request_fields = limit_request_fields
         self.limit_request_field_size = limit_request_field_size
+        self.ws = ws
+        self.ws_max_size = ws_max_size
+        self.ws_max_queue = ws_max_queue
+        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_timeout = ws_ping_timeout
+        self.ws_per_message_deflate = ws_per_message_deflate
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)
         self._check_choice("interface", interface, INTERFACES)
         self._check_choice("io", io, IO_CHOICES)
+        self._check_choice("ws", ws, WS_CHOICES)
         if loop == "ring" and io == "epoll":
             raise ValueError("loop 'ring' runs on io_uring and cannot be combined with io 'epoll'")
 

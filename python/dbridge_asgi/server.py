@@ -211,6 +211,12 @@ class Server:
             warn=logger.warning,
             ring=loop_ring(loop),
             trusted_proxies=config.trusted_proxies(),
+            ws=config.ws,
+            ws_max_size=config.ws_max_size,
+            ws_max_queue=config.ws_max_queue,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+            ws_per_message_deflate=config.ws_per_message_deflate,
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:
