@@ -13,7 +13,7 @@
 /events          accept, then report how the connection ended: the disconnect message
                  (or "send failed: <exception type>") is kept and served at /events-log
 /events-log      accept, send what /events recorded (JSON list), close
-/queue           accept, wait for a text "go", then receive and echo the count of what was queued
+/queue           accept, wait for "go", sleep, then receive until "end" and answer with all it got
 """
 
 from __future__ import annotations
@@ -115,11 +115,12 @@ async def app(scope, receive, send):
         message = await receive()
         assert message.get("text") == "go"
         await asyncio.sleep(float(query.get("sleep", "0.5")))
-        count = 0
+        received = []
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
-            count += 1
             if message.get("text") == "end":
-                await send({"type": "websocket.send", "text": str(count)})
+                await send({"type": "websocket.send", "text": ",".join(received)})
+            else:
+                received.append(message["text"])

@@ -123,6 +123,21 @@ def test_client_ping_is_answered(server: ServerProcess) -> None:
     run(go())
 
 
+def test_messages_sent_while_the_app_is_busy_are_all_delivered(server: ServerProcess) -> None:
+    """More messages than --ws-max-queue (32) arrive while the app sleeps: reading stops and
+    resumes as the app catches up, and nothing is lost or reordered."""
+
+    async def go():
+        async with connect(ws_url(server, "/queue?sleep=0.3")) as ws:
+            await ws.send("go")
+            for i in range(100):
+                await ws.send(f"m{i}")
+            await ws.send("end")
+            return await ws.recv()
+
+    assert run(go()) == ",".join(f"m{i}" for i in range(100))
+
+
 def test_many_concurrent_websockets(server: ServerProcess) -> None:
     async def one(i: int) -> str:
         async with connect(ws_url(server, "/echo"), open_timeout=TIMEOUT) as ws:

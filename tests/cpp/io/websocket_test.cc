@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "io/reactor.h"
 #include "net/listener.h"
 #include "ws/connection.h"
+#include "ws/deflate.h"
 #include "ws/handshake.h"
 
 namespace dbridge::io {
@@ -42,6 +44,9 @@ class echo_handler final : public dbridge::http1::request_handler, public ws::me
 public:
     explicit echo_handler(ws::connection_pool& pool) : _pool(&pool) {}
 
+    // permessage-deflate with these parameters for every WebSocket, or none.
+    std::optional<ws::deflate_params> deflate;
+
     void on_request(dbridge::http1::connection& c, const dbridge::http1::request_head& head) override {
         ws::upgrade_request up = ws::parse_upgrade(head);
         if (up.error_status != 0) {
@@ -52,7 +57,7 @@ public:
         }
         ws::write_accept(c.stream().output(), up.key, {}, {}, {});
         c.stream().flush();
-        ws::connection& w = _pool->open(c.stream(), *this);
+        ws::connection& w = _pool->open(c.stream(), *this, deflate ? &*deflate : nullptr);
         c.upgrade(w);
     }
     void on_body(dbridge::http1::connection&, std::string_view) override {}
@@ -87,8 +92,10 @@ private:
 
 class ws_server {
 public:
-    ws_server(backend_choice io, ws::connection_config config = {})
+    ws_server(backend_choice io, ws::connection_config config = {},
+              std::optional<ws::deflate_params> deflate = std::nullopt)
         : _pool(config), _handler(_pool), _listener(dbridge::net::listener::tcp("127.0.0.1", 0, {})) {
+        _handler.deflate = deflate;
         _thread = std::thread([this, io] {
             dbridge::io::reactor_config rc;
             rc.io = io;
@@ -349,6 +356,38 @@ BOOST_DATA_TEST_CASE(large_message_is_sent_whole, bdata::make(ws_backends), io) 
     frame f = c.next();
     BOOST_TEST(f.opcode == 0x2);
     BOOST_TEST(f.payload.size() == 1u << 20);
+}
+
+BOOST_DATA_TEST_CASE(compressed_messages_are_inflated_and_answers_compressed, bdata::make(ws_backends), io) {
+    ws::deflate_params params;  // 15-bit windows, context kept: what a browser gets by default
+    ws_server server(io, {}, params);
+    client c(server.port());
+    ws::deflater compress(15, false);
+    ws::inflater inflate(15, false);
+    // Highly compressible: a few compressed bytes inflate to more than one 16 KiB piece,
+    // so the parser still has output after the last compressed byte was taken.
+    for (std::size_t size : {std::size_t{10}, std::size_t{10000}, std::size_t{100000}}) {
+        std::string message(size, 'z');
+        std::string_view packed = compress.compress(message);
+        c.send(client_frame(0x2, packed, true, true, 4));  // RSV1: compressed (RFC 7692 §6)
+        frame f = c.next();
+        BOOST_TEST_REQUIRE(f.opcode == 0x2);
+        std::string out(size + 64, '\0');
+        std::size_t produced = 0;
+        auto step = inflate.inflate(f.payload, std::span<char>(out.data(), out.size()));
+        BOOST_TEST_REQUIRE((step.result == ws::inflater::status::ok));
+        produced += step.produced;
+        for (;;) {
+            auto tail = inflate.finish(std::span<char>(out.data() + produced, out.size() - produced));
+            produced += tail.produced;
+            BOOST_TEST_REQUIRE((tail.result != ws::inflater::status::error));
+            if (tail.result == ws::inflater::status::finished) {
+                break;
+            }
+        }
+        BOOST_TEST(produced == size);
+        BOOST_TEST((out.substr(0, produced) == message));
+    }
 }
 
 struct protocol_error_case {
