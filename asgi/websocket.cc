@@ -250,13 +250,19 @@ bool read_headers(PyObject* message, py_ref& keep, std::vector<http1::header_fie
     Py_ssize_t n = PySequence_Fast_GET_SIZE(keep.get());
     for (Py_ssize_t i = 0; i < n; ++i) {
         PyObject* pair = PySequence_Fast_GET_ITEM(keep.get(), i);
-        if (!PySequence_Check(pair) || PySequence_Size(pair) != 2) {
+        PyObject* name = nullptr;
+        PyObject* value = nullptr;
+        if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+            name = PyTuple_GET_ITEM(pair, 0);
+            value = PyTuple_GET_ITEM(pair, 1);
+        } else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) {
+            name = PyList_GET_ITEM(pair, 0);
+            value = PyList_GET_ITEM(pair, 1);
+        } else {
             PyErr_SetString(PyExc_TypeError, "ASGI headers must be [name, value] pairs");
             return false;
         }
-        PyObject* name = (PyTuple_Check(pair) ? PyTuple_GET_ITEM(pair, 0) : PyList_Check(pair) ? PyList_GET_ITEM(pair, 0) : nullptr);
-        PyObject* value = (PyTuple_Check(pair) ? PyTuple_GET_ITEM(pair, 1) : PyList_Check(pair) ? PyList_GET_ITEM(pair, 1) : nullptr);
-        if (name == nullptr || value == nullptr || !PyBytes_Check(name) || !PyBytes_Check(value)) {
+        if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
             PyErr_SetString(PyExc_TypeError, "ASGI header names and values must be bytes");
             return false;
         }
@@ -351,6 +357,7 @@ PyObject* accept(websocket& w, PyObject* message) {
     delete w.handshake;
     w.handshake = nullptr;
     w.state = phase::open;
+    w.owner->log_websocket(w.scope, "[accepted]");
     s.flush();
     c.upgrade(socket);
     w.owner->schedule_flush();
@@ -461,6 +468,7 @@ PyObject* denial_start(websocket& w, PyObject* message) {
         return nullptr;
     }
     w.handshake->denial_status = static_cast<int>(status);
+    w.owner->log_websocket(w.scope, std::to_string(status).c_str());
     for (const auto& f : fields) {
         w.handshake->denial_headers.emplace_back(std::string(f.name), std::string(f.value));
     }
@@ -526,6 +534,7 @@ PyObject* websocket_send_impl(PyObject* self, PyObject* message) {
         }
         if (PyUnicode_Compare(type, wn.close) == 0) {
             // uvicorn: a close before the accept refuses the handshake with 403.
+            w.owner->log_websocket(w.scope, "403");
             http_answer(w, 403, {}, {});
             w.state = phase::closed;
             set_disconnect(w, ws::close_code::abnormal, {}, false);

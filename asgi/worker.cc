@@ -129,6 +129,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
         throw std::runtime_error("cannot get the dbridge_asgi.error logger");
     }
     _error_logger_error = py_ref(attr(logger.get(), "error"));
+    _error_logger_info = py_ref(attr(logger.get(), "info"));
 }
 
 worker::~worker() {
@@ -285,24 +286,24 @@ void worker::log_error(const char* message) {
     }
 }
 
-void worker::log_access(PyObject* scope, int status) {
-    // The access logger gets uvicorn's fields ready-made: "host:port" (empty without a
-    // client), the method, quote(path) with "?query" appended, the HTTP version, status.
+namespace {
+
+// uvicorn's "host:port" of the client (empty without one), a new reference.
+PyObject* client_text(PyObject* scope) {
     PyObject* client = PyDict_GetItem(scope, names.client);
-    PyObject* method = PyDict_GetItem(scope, names.method);
+    if (client != nullptr && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2) {
+        return PyUnicode_FromFormat("%S:%S", PyTuple_GET_ITEM(client, 0), PyTuple_GET_ITEM(client, 1));
+    }
+    return Py_NewRef(names.empty_str);
+}
+
+// urllib.parse.quote(path) with "?query" appended, as uvicorn logs a target; a new reference.
+PyObject* quoted_target(PyObject* scope) {
     PyObject* path = PyDict_GetItem(scope, names.path);
     PyObject* query = PyDict_GetItem(scope, names.query_string);
-    PyObject* version = PyDict_GetItem(scope, names.http_version);
-    py_ref client_text;
-    if (client != nullptr && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2) {
-        client_text = py_ref(PyUnicode_FromFormat("%S:%S", PyTuple_GET_ITEM(client, 0), PyTuple_GET_ITEM(client, 1)));
-    } else {
-        client_text = py_ref::borrow(names.empty_str);
-    }
     std::string target;
     if (path != nullptr && PyUnicode_Check(path)) {
-        // urllib.parse.quote(path): unreserved characters and "/" stay, the rest of the
-        // UTF-8 bytes become %XX.
+        // Unreserved characters and "/" stay, the rest of the UTF-8 bytes become %XX.
         Py_ssize_t size = 0;
         const char* utf8 = PyUnicode_AsUTF8AndSize(path, &size);
         if (utf8 == nullptr) {
@@ -327,16 +328,42 @@ void worker::log_access(PyObject* scope, int status) {
         target.push_back('?');
         target.append(PyBytes_AS_STRING(query), static_cast<std::size_t>(PyBytes_GET_SIZE(query)));
     }
-    py_ref target_text(PyUnicode_DecodeLatin1(target.data(), static_cast<Py_ssize_t>(target.size()), nullptr));
+    return PyUnicode_DecodeLatin1(target.data(), static_cast<Py_ssize_t>(target.size()), nullptr);
+}
+
+}  // namespace
+
+void worker::log_access(PyObject* scope, int status) {
+    // The access logger gets uvicorn's fields ready-made: "host:port" (empty without a
+    // client), the method, the quoted target, the HTTP version, the status.
+    PyObject* method = PyDict_GetItem(scope, names.method);
+    PyObject* version = PyDict_GetItem(scope, names.http_version);
+    py_ref client(client_text(scope));
+    py_ref target(quoted_target(scope));
     py_ref status_obj(PyLong_FromLong(status));
-    if (!client_text || !target_text || !status_obj) {
+    if (!client || !target || !status_obj) {
         PyErr_WriteUnraisable(_access_log.get());
         return;
     }
-    py_ref r(PyObject_CallFunctionObjArgs(_access_log.get(), client_text.get(), method ? method : Py_None,
-                                          target_text.get(), version ? version : Py_None, status_obj.get(), nullptr));
+    py_ref r(PyObject_CallFunctionObjArgs(_access_log.get(), client.get(), method ? method : Py_None, target.get(),
+                                          version ? version : Py_None, status_obj.get(), nullptr));
     if (!r) {
         PyErr_WriteUnraisable(_access_log.get());
+    }
+}
+
+void worker::log_websocket(PyObject* scope, const char* outcome) {
+    // uvicorn's line on its error logger at INFO: '<client> - "WebSocket <target>" <outcome>'.
+    py_ref client(client_text(scope));
+    py_ref target(quoted_target(scope));
+    if (!client || !target) {
+        PyErr_WriteUnraisable(nullptr);
+        return;
+    }
+    py_ref r(PyObject_CallFunction(_error_logger_info.get(), "sOOs", "%s - \"WebSocket %s\" %s", client.get(),
+                                   target.get(), outcome));
+    if (!r) {
+        PyErr_WriteUnraisable(nullptr);
     }
 }
 

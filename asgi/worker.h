@@ -99,6 +99,8 @@ public:
     PyObject* create_future();  // a new reference, or null with an error set
     void log_error(const char* message);
     void log_access(PyObject* scope, int status);
+    // uvicorn's INFO line for a WebSocket handshake: "[accepted]", "403", a denial's status.
+    void log_websocket(PyObject* scope, const char* outcome);
     bool access_log_enabled() const { return static_cast<bool>(_access_log); }
     void exchange_finished();
     const worker_ws_settings& ws_settings() const { return _ws_settings; }
@@ -142,6 +144,7 @@ private:
     py_ref _access_log;
     py_ref _warn;
     py_ref _error_logger_error;  // logging.getLogger("dbridge_asgi.error").error
+    py_ref _error_logger_info;   // and .info
     py_ref _create_task;         // loop.create_task
     py_ref _eager_task_type;     // asyncio.Task where it takes eager_start (3.12+), else null
     py_ref _eager_kwnames;       // ("loop", "eager_start")

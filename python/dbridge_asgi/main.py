@@ -146,7 +146,8 @@ def _parse_headers(
     type=click.Choice(WS_CHOICES),
     default="auto",
     show_default=True,
-    help="WebSocket protocol: the core's own for every choice but 'none', which serves upgrade requests as HTTP.",
+    help="WebSocket protocol: the core's own for every choice but 'none' (upgrade requests then go to the app "
+    "as HTTP).",
 )
 @option(
     "--ws-max-size",

@@ -322,7 +322,8 @@ async def sleep(seconds: float = 0.1) -> dict[str, float]:
 @app.websocket("/ws/echo")
 async def websocket_echo(websocket: WebSocket) -> None:
     """Echoes text as text and bytes as bytes; "close" makes the server close with 4000."""
-    await websocket.accept(subprotocol=websocket.scope["subprotocols"][0] if websocket.scope["subprotocols"] else None)
+    offered = websocket.scope["subprotocols"]
+    await websocket.accept(subprotocol=offered[0] if offered else None)
     try:
         while True:
             message = await websocket.receive()

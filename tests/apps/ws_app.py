@@ -36,7 +36,8 @@ async def app(scope, receive, send):
                 return
     if scope["type"] == "http":
         body = f"http {scope['path']}".encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
     assert scope["type"] == "websocket"
@@ -76,7 +77,8 @@ async def app(scope, receive, send):
             else:
                 await send({"type": "websocket.send", "bytes": message["bytes"]})
     elif path == "/close":
-        await send({"type": "websocket.close", "code": int(query.get("code", 1000)), "reason": query.get("reason", "")})
+        code, reason = int(query.get("code", 1000)), query.get("reason", "")
+        await send({"type": "websocket.close", "code": code, "reason": reason})
         message = await receive()
         assert message["type"] == "websocket.disconnect"
     elif path == "/server-close":
@@ -92,7 +94,10 @@ async def app(scope, receive, send):
         return
     elif path == "/scope":
         shown = {k: v for k, v in scope.items() if k not in ("state", "headers")}
-        shown = json.loads(json.dumps(shown, default=lambda b: b.decode() if isinstance(b, bytes) else str(b)))
+        def plain(value):
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        shown = json.loads(json.dumps(shown, default=plain))
         await send({"type": "websocket.send", "text": json.dumps(shown)})
         await send({"type": "websocket.close"})
     elif path == "/events":

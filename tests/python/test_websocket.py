@@ -39,7 +39,9 @@ def run(coro):
 
 
 @pytest.fixture(scope="module", params=["uvicorn", *IO])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """The raw app on uvicorn and on dbridge-asgi with each backend: the shared behaviour."""
     kind = "uvicorn" if request.param == "uvicorn" else "dbridge-asgi"
     io = None if kind == "uvicorn" else request.param
@@ -139,15 +141,23 @@ def test_messages_sent_while_the_app_is_busy_are_all_delivered(server: ServerPro
 
 
 def test_many_concurrent_websockets(server: ServerProcess) -> None:
-    async def one(i: int) -> str:
+    # 1000 open at once on ours; uvicorn is compared at 200 (the check is the same).
+    count = 200 if server.kind == "uvicorn" else 1000
+
+    async def one(i: int, opened: asyncio.Event, all_open: list[int]) -> str:
         async with connect(ws_url(server, "/echo"), open_timeout=TIMEOUT) as ws:
+            all_open[0] += 1
+            if all_open[0] == count:
+                opened.set()
+            await opened.wait()  # every socket is open before any closes
             await ws.send(f"socket {i}")
             return await ws.recv()
 
     async def go():
-        return await asyncio.gather(*(one(i) for i in range(200)))
+        opened, all_open = asyncio.Event(), [0]
+        return await asyncio.gather(*(one(i, opened, all_open) for i in range(count)))
 
-    assert run(go()) == [f"socket {i}" for i in range(200)]
+    assert run(go()) == [f"socket {i}" for i in range(count)]
 
 
 # ---- handshake: scope, subprotocols, extensions, refusals ----------------------------------
@@ -195,6 +205,19 @@ def test_accept_headers_and_deflate_are_answered(server: ServerProcess) -> None:
     assert headers["sec-websocket-extensions"] == (
         "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
     )
+
+
+def test_handshake_outcomes_are_logged_like_uvicorn(server: ServerProcess) -> None:
+    async def go():
+        async with connect(ws_url(server, "/echo?logged=%C3%A9")):
+            pass
+        with pytest.raises(InvalidStatus):
+            async with connect(ws_url(server, "/deny?logged=1")):
+                pass
+
+    run(go())
+    server.wait_for_output('"WebSocket /echo?logged=%C3%A9" [accepted]')
+    server.wait_for_output('"WebSocket /deny?logged=1" 403')
 
 
 def test_close_before_accept_is_a_403(server: ServerProcess) -> None:
@@ -314,7 +337,9 @@ def wait_for_events(server: ServerProcess, count: int) -> list:
     return run(poll())
 
 
-def test_client_close_reaches_the_app_and_later_sends_raise_client_disconnected(server: ServerProcess) -> None:
+def test_client_close_reaches_the_app_and_later_sends_raise_client_disconnected(
+    server: ServerProcess,
+) -> None:
     before = len(events_log(server))
 
     async def go():
@@ -493,13 +518,23 @@ def test_deflate_off_is_not_negotiated(io: str, tmp_path_factory: pytest.TempPat
             return ws.response.headers.get("sec-websocket-extensions"), await ws.recv()
 
     for process in serve(
-        "dbridge-asgi", APP, tmp_path_factory.mktemp("ws-nodeflate"), io=io, args=["--ws-per-message-deflate", "false"]
+        "dbridge-asgi",
+        APP,
+        tmp_path_factory.mktemp("ws-nodeflate"),
+        io=io,
+        args=["--ws-per-message-deflate", "false"],
     ):
         assert run(go(process)) == (None, "plain")
 
 
-def test_ws_none_serves_the_upgrade_request_as_http(tmp_path_factory: pytest.TempPathFactory) -> None:
-    for process in serve("dbridge-asgi", APP, tmp_path_factory.mktemp("ws-none"), io="epoll", args=["--ws", "none"]):
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_ws_none_serves_the_upgrade_request_as_http(
+    how: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """--ws none (or UVICORN_WS=none, as for every option): the app gets a plain HTTP request."""
+    args, env = (["--ws", "none"], None) if how == "option" else ([], {"UVICORN_WS": "none"})
+    directory = tmp_path_factory.mktemp("ws-none")
+    for process in serve("dbridge-asgi", APP, directory, io="epoll", args=args, env=env):
         sock = process.connect()
         try:
             sock.sendall(
@@ -514,7 +549,9 @@ def test_ws_none_serves_the_upgrade_request_as_http(tmp_path_factory: pytest.Tem
 
 
 @pytest.mark.parametrize("io", IO)
-def test_graceful_shutdown_closes_open_websockets_with_1012(io: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_graceful_shutdown_closes_open_websockets_with_1012(
+    io: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     process = start_server("dbridge-asgi", APP, tmp_path_factory.mktemp("ws-shutdown"), io=io)
     try:
 
