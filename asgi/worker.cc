@@ -142,6 +142,9 @@ worker::~worker() {
         _reactor->orphan_streams();
         _reactor->flush();
     }
+    // A WebSocket whose socket is still closing in a reactor we leave behind never hears
+    // on_released(): its app object lets go of the (pooled, about to go) connection now.
+    _ws_pool.for_each_open([this](ws::connection& c) { on_released(c); });
 }
 
 const char* worker::backend() const {

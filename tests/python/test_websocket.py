@@ -17,13 +17,14 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from asgi_servers import STOP_TIMEOUT, ServerProcess, serve, start_server
+from asgi_servers import IO_BACKENDS, STOP_TIMEOUT, ServerProcess, serve, start_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 APP = "ws_app:app"
 FASTAPI_APP = "fastapi_app:app"
 IO = ["uring", "epoll"]
+SHARED_SERVERS = ["uvicorn", *IO_BACKENDS]  # IO_BACKENDS adds "ring": asyncio on the io_uring ring
 TIMEOUT = 20.0  # no test may hang: every wait is bounded by this
 
 
@@ -38,7 +39,7 @@ def run(coro):
 # ---- servers -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["uvicorn", *IO])
+@pytest.fixture(scope="module", params=SHARED_SERVERS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
