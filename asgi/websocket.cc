@@ -85,6 +85,7 @@ struct websocket {
     bool disconnected;  // the client is gone: send() raises ClientDisconnected
     bool paused;        // reading stopped: the queue is full
     bool finished;
+    bool settled;       // counted out of the worker's active requests
 };
 
 namespace {
@@ -225,6 +226,16 @@ void detach_http(websocket& w) {
         c->app_state = nullptr;
         Py_DECREF(reinterpret_cast<PyObject*>(&w));
     }
+}
+
+// A WebSocket counts as in progress (graceful shutdown waits for it) until the app has
+// returned and its socket is closed: the closing handshake is part of the work.
+void settle(websocket& w) {
+    if (w.settled || !w.finished || w.socket != nullptr) {
+        return;
+    }
+    w.settled = true;
+    w.owner->exchange_finished();
 }
 
 PyObject* raise_disconnected() {
@@ -641,7 +652,7 @@ PyObject* websocket_finish_impl(PyObject* self, PyObject* error) {
     w.owner->schedule_flush();
     Py_CLEAR(w.receive_waiters);
     Py_CLEAR(w.send_waiter);
-    w.owner->exchange_finished();
+    settle(w);
     Py_RETURN_NONE;
 }
 
@@ -812,6 +823,7 @@ websocket* websocket_start(worker& owner, PyObject* owner_ref, http1::connection
     w->disconnected = false;
     w->paused = false;
     w->finished = false;
+    w->settled = false;
     PyObject_GC_Track(reinterpret_cast<PyObject*>(w));
     try {
         w->handshake = new pending_handshake;
@@ -869,6 +881,7 @@ void websocket_on_released(websocket& w) {
     w.socket = nullptr;
     set_disconnect(w, ws::close_code::abnormal, {}, false);
     resolve(w.send_waiter, Py_None);
+    settle(w);
     Py_DECREF(reinterpret_cast<PyObject*>(&w));  // the ws::connection's reference
 }
 
