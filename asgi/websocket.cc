@@ -350,8 +350,8 @@ PyObject* accept(websocket& w, PyObject* message) {
     const worker_ws_settings& settings = w.owner->ws_settings();
     std::string_view extensions = w.handshake->deflate ? std::string_view(w.handshake->deflate->response) : "";
     std::string_view date = settings.date_header ? s.owner().date().line() : std::string_view{};
-    ws::accept_status st =
-        ws::write_accept(s.output(), w.handshake->key, subprotocol, extensions, fields, date, settings.default_headers);
+    ws::accept_status st = ws::write_accept(s.output(), w.handshake->key, subprotocol, extensions, fields, date,
+                                            settings.default_headers);
     if (st != ws::accept_status::ok) {
         PyErr_SetString(PyExc_RuntimeError, st == ws::accept_status::invalid_subprotocol
                                                 ? "invalid subprotocol in websocket.accept"
@@ -403,8 +403,8 @@ PyObject* send_data(websocket& w, PyObject* message) {
         if (PyObject_GetBuffer(bytes, &view, PyBUF_SIMPLE) < 0) {
             return nullptr;
         }
-        w.socket->send_message(ws::message_kind::binary,
-                               std::string_view(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len)));
+        std::string_view data(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len));
+        w.socket->send_message(ws::message_kind::binary, data);
         PyBuffer_Release(&view);
     } else if (text != nullptr && text != Py_None) {
         Py_ssize_t size = 0;
@@ -573,7 +573,8 @@ PyObject* websocket_send_impl(PyObject* self, PyObject* message) {
         if (PyUnicode_Compare(type, wn.close) == 0) {
             return send_close(w, message);
         }
-        return runtime_error("Expected ASGI message 'websocket.send' or 'websocket.close', but got '%U'.", type);
+        return runtime_error("Expected ASGI message 'websocket.send' or 'websocket.close', but got '%U'.",
+                             type);
     case phase::closed:
         break;
     }
@@ -737,6 +738,7 @@ bool make_websocket_scope(PyObject* scope, const ws::upgrade_request& request) {
             return false;
         }
     }
+    // A scheme set by a trusted proxy's X-Forwarded-Proto may already be "wss".
     int secure = PyUnicode_Compare(scheme, wn.https) == 0 || PyUnicode_CompareWithASCIIString(scheme, "wss") == 0;
     return PyDict_SetItem(asgi, names.spec_version, wn.spec_2_4) == 0 &&
            PyDict_SetItem(extensions.get(), wn.response_extension, response_ext.get()) == 0 &&
@@ -776,7 +778,12 @@ bool websocket_type_init(PyObject* module) {
         "dbridge_asgi._core.ClientDisconnected",
         "Raised by a WebSocket send() once the client is gone (uvicorn's ClientDisconnected).", PyExc_OSError,
         nullptr);
-    if (client_disconnected == nullptr || PyModule_AddObjectRef(module, "ClientDisconnected", client_disconnected) < 0) {
+    if (client_disconnected == nullptr) {
+        return false;
+    }
+    Py_INCREF(client_disconnected);  // the module's reference; ours stays for raising it
+    if (PyModule_AddObject(module, "ClientDisconnected", client_disconnected) < 0) {
+        Py_DECREF(client_disconnected);
         return false;
     }
     websocket_type.tp_name = "dbridge_asgi._core.WebSocket";
