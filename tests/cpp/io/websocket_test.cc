@@ -55,11 +55,22 @@ public:
             c.send_body({}, false);
             return;
         }
-        ws::write_accept(c.stream().output(), up.key, {}, {}, {});
-        c.stream().flush();
-        ws::connection& w = _pool->open(c.stream(), *this, deflate ? &*deflate : nullptr);
-        c.upgrade(w);
+        if (defer_accept) {
+            // As an app on an asyncio loop answers: later, outside the parser.
+            _deferred.emplace_back(&c, std::string(up.key));
+            return;
+        }
+        accept(c, up.key);
     }
+
+    // Accepts the handshakes deferred so far (called by the server loop between polls).
+    void accept_deferred() {
+        for (auto& [c, key] : _deferred) {
+            accept(*c, key);
+        }
+        _deferred.clear();
+    }
+    bool defer_accept = false;
     void on_body(dbridge::http1::connection&, std::string_view) override {}
     void on_request_end(dbridge::http1::connection&) override {}
     void on_disconnect(dbridge::http1::connection&) override { ++http_disconnects; }
@@ -87,15 +98,24 @@ public:
     std::vector<std::string> closes;
 
 private:
+    void accept(dbridge::http1::connection& c, std::string_view key) {
+        ws::write_accept(c.stream().output(), key, {}, {}, {});
+        c.stream().flush();
+        ws::connection& w = _pool->open(c.stream(), *this, deflate ? &*deflate : nullptr);
+        c.upgrade(w);
+    }
+
     ws::connection_pool* _pool;
+    std::vector<std::pair<dbridge::http1::connection*, std::string>> _deferred;
 };
 
 class ws_server {
 public:
     ws_server(backend_choice io, ws::connection_config config = {},
-              std::optional<ws::deflate_params> deflate = std::nullopt)
+              std::optional<ws::deflate_params> deflate = std::nullopt, bool defer_accept = false)
         : _pool(config), _handler(_pool), _listener(dbridge::net::listener::tcp("127.0.0.1", 0, {})) {
         _handler.deflate = deflate;
+        _handler.defer_accept = defer_accept;
         _thread = std::thread([this, io] {
             dbridge::io::reactor_config rc;
             rc.io = io;
@@ -105,6 +125,8 @@ public:
             _ready = true;
             while (!_stop.load()) {
                 reactor->poll(10);
+                _handler.accept_deferred();
+                reactor->flush();
             }
             reactor->stop_accepting();
             reactor->close_all();
@@ -306,6 +328,21 @@ BOOST_DATA_TEST_CASE(upgrade_answers_101_and_hands_over_frames_sent_with_the_hea
     BOOST_TEST(server.handler().http_disconnects.load() == 0);
     BOOST_TEST(server.handler().released.load() == 1);
     BOOST_TEST(server.closes() == std::vector<std::string>{"1006 "});
+}
+
+BOOST_DATA_TEST_CASE(upgrade_outside_the_parser_hands_over_bytes_that_waited, bdata::make(ws_backends), io) {
+    ws_server server(io, {}, std::nullopt, true);
+    {
+        client c(server.port(), client_frame(0x1, "waited") + client_frame(0x1, "for the 101"));
+        BOOST_TEST(c.head.rfind("HTTP/1.1 101 ", 0) == 0u);
+        BOOST_TEST(c.next().payload == "waited");
+        BOOST_TEST(c.next().payload == "for the 101");
+        c.send(client_frame(0x1, "after"));
+        BOOST_TEST(c.next().payload == "after");
+    }
+    server.stop();
+    BOOST_TEST(server.handler().http_closed.load() == 1);
+    BOOST_TEST(server.handler().http_disconnects.load() == 0);
 }
 
 BOOST_DATA_TEST_CASE(fragmented_message_is_delivered_whole, bdata::make(ws_backends), io) {
