@@ -7,6 +7,7 @@
 /deny            close before accept (uvicorn answers 403)
 /denial          websocket.http.response start/body before accept (418 with a body)
 /reject-raise    raise before accept (500)
+/bad-accept      accept with a subprotocol that is not a token (send raises: 500)
 /raise           accept, then raise (the connection is dropped)
 /return          accept, then return without closing
 /scope           accept, send the scope (JSON) and close
@@ -58,6 +59,9 @@ async def app(scope, receive, send):
         return
     if path == "/reject-raise":
         raise RuntimeError("refused by raising")
+    if path == "/bad-accept":
+        # Not a token: the server refuses to put it in the 101 (RFC 6455 §4.2.2), send() raises.
+        await send({"type": "websocket.accept", "subprotocol": "two words"})
 
     if path == "/subprotocol":
         offered = scope["subprotocols"]
