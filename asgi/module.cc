@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 
 #include "exchange.h"
@@ -13,6 +14,7 @@
 #include "ready_awaitable.h"
 #include "ring_selector.h"
 #include "tls/context.h"
+#include "websocket.h"
 #include "worker.h"
 
 namespace py = pybind11;
@@ -67,7 +69,7 @@ PYBIND11_MODULE(_core, m) {
     m.attr("__version__") = DBRIDGE_VERSION;
 
     if (!dbridge::asgi::interned_init() || !dbridge::asgi::ready_awaitable_init(m.ptr()) ||
-        !dbridge::asgi::exchange_type_init(m.ptr())) {
+        !dbridge::asgi::exchange_type_init(m.ptr()) || !dbridge::asgi::websocket_type_init(m.ptr())) {
         throw py::error_already_set();
     }
 
@@ -143,8 +145,21 @@ PYBIND11_MODULE(_core, m) {
                          std::uint64_t max_body_size, bool server_header, bool date_header,
                          std::vector<std::pair<py::bytes, py::bytes>> default_headers,
                          std::size_t limit_concurrency, py::object warn, const std::string& scheme,
-                         py::object ring, py::object trusted_proxies, py::object tls, bool reset_contextvars) {
+                         py::object ring, py::object trusted_proxies, py::object tls, bool reset_contextvars,
+                         const std::string& ws, std::uint64_t ws_max_size, std::size_t ws_max_queue,
+                         py::object ws_ping_interval, py::object ws_ping_timeout, bool ws_per_message_deflate) {
                  worker_options o;
+                 // None (uvicorn's way to turn a WebSocket timer off) and 0 both mean off.
+                 auto seconds = [](const py::object& v) {
+                     return std::chrono::milliseconds(
+                         v.is_none() ? 0 : static_cast<long long>(v.cast<double>() * 1000.0));
+                 };
+                 o.ws = ws;
+                 o.ws_connection.max_message_size = ws_max_size;
+                 o.ws_connection.ping_interval = seconds(ws_ping_interval);
+                 o.ws_connection.ping_timeout = seconds(ws_ping_timeout);
+                 o.ws_max_queue = ws_max_queue;
+                 o.ws_per_message_deflate = ws_per_message_deflate;
                  o.io = io;
                  o.root_path = root_path;
                  o.scheme = scheme;
@@ -178,7 +193,9 @@ PYBIND11_MODULE(_core, m) {
              py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
              py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http",
              py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none(), py::arg("tls") = py::none(),
-             py::arg("reset_contextvars") = false)
+             py::arg("reset_contextvars") = false, py::arg("ws") = "auto", py::arg("ws_max_size") = 16777216,
+             py::arg("ws_max_queue") = 32, py::arg("ws_ping_interval") = 20.0, py::arg("ws_ping_timeout") = 20.0,
+             py::arg("ws_per_message_deflate") = true)
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)

@@ -1,9 +1,12 @@
 #include "worker.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "exchange.h"
 #include "interned.h"
+#include "websocket.h"
+#include "ws/handshake.h"
 
 namespace dbridge::asgi {
 
@@ -24,8 +27,18 @@ PyObject* attr(PyObject* o, const char* name) {
     return a;
 }
 
+// The connection's app state is an HTTP exchange, or a WebSocket whose handshake the app
+// has not answered yet.
 exchange* current(http1::connection& c) {
-    return static_cast<exchange*>(c.app_state);
+    return is_websocket(c.app_state) ? nullptr : static_cast<exchange*>(c.app_state);
+}
+
+websocket* current_websocket(http1::connection& c) {
+    return is_websocket(c.app_state) ? static_cast<websocket*>(c.app_state) : nullptr;
+}
+
+websocket* socket_websocket(ws::connection& c) {
+    return static_cast<websocket*>(c.app_state);
 }
 
 }  // namespace
@@ -33,6 +46,7 @@ exchange* current(http1::connection& c) {
 worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* state, PyObject* access_log,
                PyObject* warn, const worker_options& options, ring_selector* ring, PyObject* ring_object)
     : _scope(options.root_path, options.scheme, state == Py_None ? nullptr : state, options.proxies),
+      _ws_pool(options.ws_connection),
       _limit_concurrency(options.limit_concurrency),
       _reset_contextvars(options.reset_contextvars),
       _tls(options.tls),
@@ -76,6 +90,16 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
             Py_XDECREF(r);
         };
     }
+    _ws_settings.enabled = options.ws != "none";
+    _ws_settings.max_queue = options.ws_max_queue == 0 ? 1 : options.ws_max_queue;
+    // uvicorn's permessage-deflate settings (websockets-sansio): 12-bit windows both ways,
+    // memLevel 5.
+    _ws_settings.deflate.enabled = options.ws_per_message_deflate;
+    _ws_settings.deflate.server_max_window_bits = 12;
+    _ws_settings.deflate.client_max_window_bits = 12;
+    _ws_settings.deflate.memory_level = 5;
+    _ws_settings.date_header = sc.date_header;
+    _ws_settings.default_headers = sc.default_headers;
     _server = std::make_unique<http1::server>(std::move(sc), *this);
 
     _create_task = py_ref(attr(loop, "create_task"));
@@ -124,6 +148,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
         }
         PyErr_Clear();
     }
+    _error_logger_info = py_ref(attr(logger.get(), "info"));
 }
 
 worker::~worker() {
@@ -137,6 +162,9 @@ worker::~worker() {
         _reactor->orphan_streams();
         _reactor->flush();
     }
+    // A WebSocket whose socket is still closing in a reactor we leave behind never hears
+    // on_released(): its app object lets go of the (pooled, about to go) connection now.
+    _ws_pool.for_each_open([this](ws::connection& c) { on_released(c); });
 }
 
 const char* worker::backend() const {
@@ -231,6 +259,13 @@ void worker::shutdown() {
     // Connections between requests would only be reused for requests we will not
     // serve: close them; in-flight exchanges finish on their own.
     _server->begin_shutdown();
+    // Open WebSockets are told the service restarts (1012), as uvicorn does.
+    _ws_pool.for_each_open([](ws::connection& c) {
+        if (websocket* w = socket_websocket(c)) {
+            py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+            websocket_shutdown(*w);
+        }
+    });
     _reactor->flush();
 }
 
@@ -279,24 +314,24 @@ void worker::log_error(const char* message) {
     }
 }
 
-void worker::log_access(PyObject* scope, int status) {
-    // The access logger gets uvicorn's fields ready-made: "host:port" (empty without a
-    // client), the method, quote(path) with "?query" appended, the HTTP version, status.
+namespace {
+
+// uvicorn's "host:port" of the client (empty without one), a new reference.
+PyObject* client_text(PyObject* scope) {
     PyObject* client = PyDict_GetItem(scope, names.client);
-    PyObject* method = PyDict_GetItem(scope, names.method);
+    if (client != nullptr && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2) {
+        return PyUnicode_FromFormat("%S:%S", PyTuple_GET_ITEM(client, 0), PyTuple_GET_ITEM(client, 1));
+    }
+    return Py_NewRef(names.empty_str);
+}
+
+// urllib.parse.quote(path) with "?query" appended, as uvicorn logs a target; a new reference.
+PyObject* quoted_target(PyObject* scope) {
     PyObject* path = PyDict_GetItem(scope, names.path);
     PyObject* query = PyDict_GetItem(scope, names.query_string);
-    PyObject* version = PyDict_GetItem(scope, names.http_version);
-    py_ref client_text;
-    if (client != nullptr && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2) {
-        client_text = py_ref(PyUnicode_FromFormat("%S:%S", PyTuple_GET_ITEM(client, 0), PyTuple_GET_ITEM(client, 1)));
-    } else {
-        client_text = py_ref::borrow(names.empty_str);
-    }
     std::string target;
     if (path != nullptr && PyUnicode_Check(path)) {
-        // urllib.parse.quote(path): unreserved characters and "/" stay, the rest of the
-        // UTF-8 bytes become %XX.
+        // Unreserved characters and "/" stay, the rest of the UTF-8 bytes become %XX.
         Py_ssize_t size = 0;
         const char* utf8 = PyUnicode_AsUTF8AndSize(path, &size);
         if (utf8 == nullptr) {
@@ -321,16 +356,42 @@ void worker::log_access(PyObject* scope, int status) {
         target.push_back('?');
         target.append(PyBytes_AS_STRING(query), static_cast<std::size_t>(PyBytes_GET_SIZE(query)));
     }
-    py_ref target_text(PyUnicode_DecodeLatin1(target.data(), static_cast<Py_ssize_t>(target.size()), nullptr));
+    return PyUnicode_DecodeLatin1(target.data(), static_cast<Py_ssize_t>(target.size()), nullptr);
+}
+
+}  // namespace
+
+void worker::log_access(PyObject* scope, int status) {
+    // The access logger gets uvicorn's fields ready-made: "host:port" (empty without a
+    // client), the method, the quoted target, the HTTP version, the status.
+    PyObject* method = PyDict_GetItem(scope, names.method);
+    PyObject* version = PyDict_GetItem(scope, names.http_version);
+    py_ref client(client_text(scope));
+    py_ref target(quoted_target(scope));
     py_ref status_obj(PyLong_FromLong(status));
-    if (!client_text || !target_text || !status_obj) {
+    if (!client || !target || !status_obj) {
         PyErr_WriteUnraisable(_access_log.get());
         return;
     }
-    py_ref r(PyObject_CallFunctionObjArgs(_access_log.get(), client_text.get(), method ? method : Py_None,
-                                          target_text.get(), version ? version : Py_None, status_obj.get(), nullptr));
+    py_ref r(PyObject_CallFunctionObjArgs(_access_log.get(), client.get(), method ? method : Py_None, target.get(),
+                                          version ? version : Py_None, status_obj.get(), nullptr));
     if (!r) {
         PyErr_WriteUnraisable(_access_log.get());
+    }
+}
+
+void worker::log_websocket(PyObject* scope, const char* outcome) {
+    // uvicorn's line on its error logger at INFO: '<client> - "WebSocket <target>" <outcome>'.
+    py_ref client(client_text(scope));
+    py_ref target(quoted_target(scope));
+    if (!client || !target) {
+        PyErr_WriteUnraisable(nullptr);
+        return;
+    }
+    py_ref r(PyObject_CallFunction(_error_logger_info.get(), "sOOs", "%s - \"WebSocket %s\" %s", client.get(),
+                                   target.get(), outcome));
+    if (!r) {
+        PyErr_WriteUnraisable(nullptr);
     }
 }
 
@@ -359,7 +420,31 @@ void worker::reject_overload(http1::connection& c, PyObject* scope) {
     }
 }
 
+void worker::reject_handshake(http1::connection& c, int status, const char* reason) {
+    // RFC 6455 §4.2.1 / §4.4: a request that asks for a WebSocket but gets the handshake
+    // wrong is answered as HTTP (426 names the version we speak), then closed.
+    std::string body = std::string("Failed to open a WebSocket connection: ") + reason + ".\n";
+    std::string length = std::to_string(body.size());
+    http1::header_field headers[] = {
+        {"content-type", "text/plain; charset=utf-8"},
+        {"content-length", length},
+        {"connection", "close"},
+        ws::version_header,
+    };
+    std::size_t count = status == 426 ? 4 : 3;
+    c.start_response(status, std::span<const http1::header_field>(headers, count));
+    c.send_body(body, false);
+}
+
 void worker::on_request(http1::connection& c, const http1::request_head& head) {
+    std::optional<ws::upgrade_request> upgrade;
+    if (head.upgrade && _ws_settings.enabled && ws::wants_websocket(head)) {
+        upgrade = ws::parse_upgrade(head);
+        if (upgrade->error_status != 0) {
+            reject_handshake(c, upgrade->error_status, upgrade->error_reason);
+            return;
+        }
+    }
     py_ref scope(_scope.build(c, head));
     if (!scope) {
         PyErr_WriteUnraisable(nullptr);
@@ -372,16 +457,32 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
     }
     // The worker's own Python object keeps it alive for as long as exchanges exist.
     PyObject* self_ref = _self != nullptr ? _self : Py_None;
-    exchange* ex = exchange_start(*this, self_ref, c, scope.get(), head.expect_continue);
-    if (ex == nullptr) {
+    PyObject* exo;
+    py_ref receive, send;
+    if (upgrade) {
+        websocket* w = websocket_start(*this, self_ref, c, scope.get(), *upgrade);
+        exo = reinterpret_cast<PyObject*>(w);
+        if (w != nullptr) {
+            receive = py_ref(websocket_callable(*w, "receive"));
+            send = py_ref(websocket_callable(*w, "send"));
+        }
+    } else {
+        exchange* ex = exchange_start(*this, self_ref, c, scope.get(), head.expect_continue);
+        exo = reinterpret_cast<PyObject*>(ex);
+        if (ex != nullptr) {
+            receive = py_ref(exchange_callable(*ex, "receive"));
+            send = py_ref(exchange_callable(*ex, "send"));
+        }
+    }
+    if (exo == nullptr) {
         PyErr_WriteUnraisable(nullptr);
         c.abort();
         return;
     }
     ++_active;
-    PyObject* exo = reinterpret_cast<PyObject*>(ex);
-    py_ref receive(exchange_callable(*ex, "receive"));
-    py_ref send(exchange_callable(*ex, "send"));
+    // The app may answer inside the eager first step below (a WebSocket accept upgrades
+    // the connection there): the exchange must outlive it.
+    py_ref keep = py_ref::borrow(exo);
     py_ref coro;
     if (receive && send) {
         PyObject* args[] = {_app.get(), scope.get(), receive.get(), send.get(), exo};
@@ -410,7 +511,6 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
     }
     if (!task) {
         PyErr_WriteUnraisable(_run_asgi.get());
-        py_ref keep = py_ref::borrow(exo);
         py_ref r(PyObject_CallMethod(exo, "finish", "O", Py_True));
         if (!r) {
             PyErr_Clear();
@@ -433,14 +533,20 @@ void worker::on_request_end(http1::connection& c) {
 }
 
 void worker::on_disconnect(http1::connection& c) {
-    if (exchange* ex = current(c)) {
+    if (websocket* w = current_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_http_disconnect(*w);
+    } else if (exchange* ex = current(c)) {
         py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(ex));
         exchange_on_disconnect(*ex);
     }
 }
 
 void worker::on_drained(http1::connection& c) {
-    if (exchange* ex = current(c)) {
+    if (websocket* w = current_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_http_drained(*w);
+    } else if (exchange* ex = current(c)) {
         py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(ex));
         exchange_on_drained(*ex);
     }
@@ -448,6 +554,37 @@ void worker::on_drained(http1::connection& c) {
 
 void worker::on_connection_closed(http1::connection& c) {
     scope_builder::forget_connection(c);
+}
+
+// ---- ws::message_handler -------------------------------------------------------------------
+
+void worker::on_message(ws::connection& c, ws::message_kind kind, std::string_view payload) {
+    if (websocket* w = socket_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_message(*w, kind, payload);
+    }
+}
+
+void worker::on_close(ws::connection& c, std::uint16_t code, std::string_view reason) {
+    if (websocket* w = socket_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_close(*w, code, reason);
+    }
+}
+
+void worker::on_drained(ws::connection& c) {
+    if (websocket* w = socket_websocket(c)) {
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_drained(*w);
+    }
+}
+
+void worker::on_released(ws::connection& c) {
+    if (websocket* w = socket_websocket(c)) {
+        c.app_state = nullptr;
+        py_ref keep = py_ref::borrow(reinterpret_cast<PyObject*>(w));
+        websocket_on_released(*w);
+    }
 }
 
 }  // namespace dbridge::asgi

@@ -18,6 +18,8 @@
 
 #include "http1/connection.h"
 #include "io/reactor.h"
+#include "ws/connection.h"
+#include "ws/deflate.h"
 #include "py_ref.h"
 #include "ring_selector.h"
 #include "scope_builder.h"
@@ -26,6 +28,15 @@
 namespace dbridge::asgi {
 
 struct exchange;
+
+// What WebSockets need from the worker (uvicorn's --ws-* options).
+struct worker_ws_settings {
+    bool enabled = true;         // --ws none: upgrade requests go to the app as plain HTTP
+    std::size_t max_queue = 32;  // received messages the app has not taken before reading stops
+    ws::deflate_config deflate;  // --ws-per-message-deflate
+    bool date_header = true;     // for the 101 response, as for every response
+    std::string default_headers;
+};
 
 struct worker_options {
     std::string io = "auto";
@@ -47,9 +58,15 @@ struct worker_options {
     trusted_proxies proxies;  // --proxy-headers, --forwarded-allow-ips
     // Every listener speaks TLS under this context when it is set (--ssl-certfile).
     std::shared_ptr<const tls::context> tls;
+    // WebSockets: --ws (anything but "none" serves them), --ws-max-size, --ws-max-queue,
+    // --ws-ping-interval, --ws-ping-timeout, --ws-per-message-deflate.
+    std::string ws = "auto";
+    ws::connection_config ws_connection;
+    std::size_t ws_max_queue = 32;
+    bool ws_per_message_deflate = true;
 };
 
-class worker final : public http1::request_handler {
+class worker final : public http1::request_handler, public ws::message_handler {
 public:
     // `ring`: the loop's ring selector (its Python object in `ring_object`), or null for
     // a stock loop, for which the worker makes a reactor of its own.
@@ -90,8 +107,12 @@ public:
     PyObject* create_future();  // a new reference, or null with an error set
     void log_error(const char* message);
     void log_access(PyObject* scope, int status);
+    // uvicorn's INFO line for a WebSocket handshake: "[accepted]", "403", a denial's status.
+    void log_websocket(PyObject* scope, const char* outcome);
     bool access_log_enabled() const { return static_cast<bool>(_access_log); }
     void exchange_finished();
+    const worker_ws_settings& ws_settings() const { return _ws_settings; }
+    ws::connection_pool& ws_pool() { return _ws_pool; }
 
     // ---- http1::request_handler -------------------------------------------------------
     void on_request(http1::connection& c, const http1::request_head& head) override;
@@ -101,13 +122,22 @@ public:
     void on_drained(http1::connection& c) override;
     void on_connection_closed(http1::connection& c) override;
 
+    // ---- ws::message_handler ------------------------------------------------------------
+    void on_message(ws::connection& c, ws::message_kind kind, std::string_view payload) override;
+    void on_close(ws::connection& c, std::uint16_t code, std::string_view reason) override;
+    void on_drained(ws::connection& c) override;
+    void on_released(ws::connection& c) override;
+
 private:
     void reject_overload(http1::connection& c, PyObject* scope);
+    void reject_handshake(http1::connection& c, int status, const char* reason);
 
     std::unique_ptr<io::reactor> _own_reactor;  // stock loop: ours; ring selector: null
     io::reactor* _reactor = nullptr;
     std::unique_ptr<http1::server> _server;
     scope_builder _scope;
+    worker_ws_settings _ws_settings;
+    ws::connection_pool _ws_pool;
     std::size_t _limit_concurrency;
     std::shared_ptr<const tls::context> _tls;  // shared with the Python TLSContext object
     std::size_t _active = 0;
@@ -123,6 +153,7 @@ private:
     py_ref _access_log;
     py_ref _warn;
     py_ref _error_logger_error;  // logging.getLogger("dbridge_asgi.error").error
+    py_ref _error_logger_info;   // and .info
     py_ref _create_task;         // loop.create_task
     py_ref _eager_task_type;     // asyncio.Task where it takes eager_start (3.12+), else null
     py_ref _eager_kwnames;       // ("loop", "eager_start") (+ "context" with --reset-contextvars)

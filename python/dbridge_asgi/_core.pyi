@@ -27,6 +27,13 @@ class Exchange:
     def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
     def finish(self, error: BaseException | None) -> None: ...
 
+class WebSocket:
+    def receive(self) -> Awaitable[dict[str, Any]]: ...
+    def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
+    def finish(self, error: BaseException | None) -> None: ...
+
+class ClientDisconnected(OSError): ...
+
 # Config.trusted_proxies(): (everyone, [(packed address, zone)], [(packed network, packed mask)], [literal]).
 TrustedProxies: TypeAlias = tuple[bool, list[tuple[bytes, str]], list[tuple[bytes, bytes]], list[bytes]]
 
@@ -56,6 +63,12 @@ class Worker:
         trusted_proxies: TrustedProxies | None = None,
         tls: TLSContext | None = None,
         reset_contextvars: bool = False,
+        ws: str = "auto",
+        ws_max_size: int = 16777216,
+        ws_max_queue: int = 32,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

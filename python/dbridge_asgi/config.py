@@ -52,6 +52,9 @@ LOOP_CHOICES = ("auto", "asyncio", "uvloop", "ring")
 HTTP_CHOICES = ("auto", "h11", "httptools", "zttp")
 INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 IO_CHOICES = ("auto", "uring", "epoll")
+# uvicorn's --ws choices. The core has one WebSocket implementation and serves it for every
+# choice but "none", which leaves upgrade requests to the app as plain HTTP (as uvicorn).
+WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
 
 logger = logging.getLogger(ERROR_LOGGER)
 
@@ -138,6 +141,12 @@ class Config:
         ssl_cert_reqs: int = CERT_NONE,
         ssl_ca_certs: str | os.PathLike[str] | None = None,
         ssl_ciphers: str | None = None,
+        ws: str = "auto",
+        ws_max_size: int = 16 * 1024 * 1024,
+        ws_max_queue: int = 32,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         self.app = app
         self.host = host
@@ -196,12 +205,19 @@ class Config:
         self.ssl_ciphers = ssl_ciphers
         # The loaded TLS configuration (a _core.TLSContext), made by load() when is_ssl.
         self.tls: Any = None
+        self.ws = ws
+        self.ws_max_size = ws_max_size
+        self.ws_max_queue = ws_max_queue
+        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_timeout = ws_ping_timeout
+        self.ws_per_message_deflate = ws_per_message_deflate
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)
         self._check_choice("http", http, HTTP_CHOICES)
         self._check_choice("interface", interface, INTERFACES)
         self._check_choice("io", io, IO_CHOICES)
+        self._check_choice("ws", ws, WS_CHOICES)
         if loop == "ring" and io == "epoll":
             raise ValueError("loop 'ring' runs on io_uring and cannot be combined with io 'epoll'")
 

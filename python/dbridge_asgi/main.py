@@ -28,6 +28,7 @@ from dbridge_asgi.config import (
     LOOP_CHOICES,
     SSL_PROTOCOL_VERSION,
     STARTUP_FAILURE,
+    WS_CHOICES,
     Config,
 )
 from dbridge_asgi.logging import ERROR_LOGGER, LOG_LEVELS, LOGGING_CONFIG
@@ -167,6 +168,49 @@ def _parse_headers(
     default="auto",
     show_default=True,
     help="Socket I/O backend: io_uring where the kernel allows it, else epoll (auto), or force one.",
+)
+@option(
+    "--ws",
+    type=click.Choice(WS_CHOICES),
+    default="auto",
+    show_default=True,
+    help="WebSocket protocol: the core's own for every choice but 'none' (upgrade requests then go to the app "
+    "as HTTP).",
+)
+@option(
+    "--ws-max-size",
+    type=int,
+    default=16777216,
+    show_default=True,
+    help="Largest WebSocket message in bytes; a larger one closes the connection with 1009.",
+)
+@option(
+    "--ws-max-queue",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Received WebSocket messages held for the app before the socket stops being read.",
+)
+@option(
+    "--ws-ping-interval",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds between WebSocket keepalive pings (0: none).",
+)
+@option(
+    "--ws-ping-timeout",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds to wait for a pong before closing the WebSocket with 1011 (0: wait forever).",
+)
+@option(
+    "--ws-per-message-deflate",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Offer permessage-deflate compression to WebSocket clients.",
 )
 @option(
     "--lifespan",

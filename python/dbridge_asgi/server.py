@@ -217,6 +217,12 @@ class Server:
             reset_contextvars=config.reset_contextvars,
             scheme="https" if config.tls is not None else "http",
             tls=config.tls,
+            ws=config.ws,
+            ws_max_size=config.ws_max_size,
+            ws_max_queue=config.ws_max_queue,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+            ws_per_message_deflate=config.ws_per_message_deflate,
         )
 
     def _access_log_callback(self) -> Callable[..., None] | None:

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <string>
+#include <utility>
 
 namespace dbridge::http1 {
 
@@ -49,6 +50,7 @@ void connection::reset(io::stream& s) {
     _live = true;
     app_state = nullptr;
     connection_state = nullptr;
+    _upgrade_to = nullptr;
     // A connection that sends nothing is held no longer than a slow request head.
     _timer = timer::none;
     arm_timer(timer::header);
@@ -76,6 +78,10 @@ void connection::on_data(io::stream& s, std::string_view bytes) {
         _input.append(bytes);
         parse_buffered();
     }
+    if (_upgrade_to != nullptr) {
+        finish_upgrade();
+        return;
+    }
     if (_input.size() > _server->config().input_high_water) {
         _stream->pause_reading();  // resumed by parse_buffered() once the backlog shrinks
     } else if (_input.empty() && _input.capacity() != 0) {
@@ -89,6 +95,10 @@ void connection::parse_buffered() {
     }
     std::size_t used = run_parser(_input.view());
     _input.consume(used);
+    if (_upgrade_to != nullptr) {
+        finish_upgrade();  // the app accepted an upgrade inside on_request()
+        return;
+    }
     if (_input.empty() && _input.capacity() != 0) {
         _stream->owner().buffers().give(std::move(_input));
     }
@@ -102,7 +112,7 @@ std::size_t connection::run_parser(std::string_view window) {
     _parsing = true;
     // A finished request whose response is still pending holds the rest of the input
     // back: pipelined requests are answered in order (RFC 9112 §9.3.2).
-    while (!_stream->closing() && !_input_paused && !(_in_request && _request_done)) {
+    while (!_stream->closing() && !_input_paused && !(_in_request && _request_done) && _upgrade_to == nullptr) {
         parse_result r = _parser.parse(window.substr(used));
         used += r.consumed;
         if (r.event == parse_event::need_more) {
@@ -175,6 +185,39 @@ void connection::resume_input() {
     }
     if (!_input_paused && _input.size() <= _server->config().input_high_water) {
         _stream->resume_reading();
+    }
+}
+
+void connection::upgrade(io::stream_handler& next) {
+    _upgrade_to = &next;
+    if (!_parsing) {
+        finish_upgrade();
+    }
+}
+
+void connection::finish_upgrade() {
+    io::stream_handler* next = std::exchange(_upgrade_to, nullptr);
+    io::stream& s = *_stream;
+    // No http1 timer runs during a request (begin_request stopped it); the stream's
+    // timeout is the new protocol's from now on.
+    _timer = timer::none;
+    s.set_handler(next);
+    s.protocol_state = nullptr;
+    byte_buffer rest = std::move(_input);
+    _disconnected = true;  // the exchange went on as the new protocol: no on_disconnect
+    _in_request = false;
+    _server->handler().on_connection_closed(*this);
+    _server->release(this);
+    // The http1 side may have paused reading (its backlog, the app not reading a body);
+    // the new protocol starts from a socket that is read.
+    if (s.reading_paused()) {
+        s.resume_reading();
+    }
+    if (!rest.empty() && !s.closing()) {
+        next->on_data(s, rest.view());
+    }
+    if (rest.capacity() != 0) {
+        s.owner().buffers().give(std::move(rest));
     }
 }
 

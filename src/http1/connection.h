@@ -86,6 +86,13 @@ public:
     // Stop / restart delivering the body (the app is not reading it yet).
     void pause_input();
     void resume_input();
+    // Hands the socket to another protocol after a 101 response (RFC 9110 §7.8): the
+    // http1 timers stop, `next` becomes the stream's handler and gets the bytes already
+    // read past the request head through on_data(), and this connection returns to its
+    // server (the request_handler gets on_connection_closed(), no on_disconnect()) while
+    // the socket stays open. Called while the parser is on the stack (an app answering
+    // inside on_request()), the switch completes when the parser returns.
+    void upgrade(io::stream_handler& next);
 
     const request_facts& request() const { return _facts; }
     bool response_started() const { return _writer.started(); }
@@ -122,6 +129,7 @@ private:
     void reject(int status, const char* reason);
     void notify_disconnect();
     void arm_timer(timer kind);
+    void finish_upgrade();
 
     server* _server;
     io::stream* _stream;
@@ -130,6 +138,7 @@ private:
     request_facts _facts;
     byte_buffer _input;  // unparsed bytes, borrowed from the reactor's pool while non-empty
     timer _timer = timer::none;
+    io::stream_handler* _upgrade_to = nullptr;  // upgrade() waits for the parser to return
     bool _in_request = false;      // a head was handed to the handler; exchange not complete
     bool _request_done = false;    // its body has been read completely
     bool _discarding = false;      // the response came first: drop the rest of the body

@@ -447,7 +447,9 @@ write_status frame_writer::close(byte_buffer& out, std::uint16_t code, std::stri
     char body[125];
     body[0] = static_cast<char>(code >> 8);
     body[1] = static_cast<char>(code);
-    std::memcpy(body + 2, reason.data(), reason.size());
+    if (!reason.empty()) {  // an empty view may carry a null pointer
+        std::memcpy(body + 2, reason.data(), reason.size());
+    }
     put_frame(out, opcode::close, true, false, std::string_view(body, 2 + reason.size()));
     return write_status::ok;
 }

@@ -319,7 +319,9 @@ upgrade_request fail(upgrade_request& r, int status, const char* reason) {
 }
 
 char* put(char* p, std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
+    if (!s.empty()) {  // an empty view may carry a null pointer: memcpy must not see it
+        std::memcpy(p, s.data(), s.size());
+    }
     return p + s.size();
 }
 

@@ -29,6 +29,8 @@ from fastapi import (
     Request,
     Response,
     UploadFile,
+    WebSocket,
+    WebSocketDisconnect,
 )
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -312,3 +314,35 @@ def sync_endpoint() -> dict[str, bool]:
 async def sleep(seconds: float = 0.1) -> dict[str, float]:
     await asyncio.sleep(seconds)
     return {"slept": seconds}
+
+
+# ---- WebSocket (tests/python/test_websocket.py) ----------------------------------------------
+
+
+@app.websocket("/ws/echo")
+async def websocket_echo(websocket: WebSocket) -> None:
+    """Echoes text as text and bytes as bytes; "close" makes the server close with 4000."""
+    offered = websocket.scope["subprotocols"]
+    await websocket.accept(subprotocol=offered[0] if offered else None)
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "close":
+                await websocket.close(code=4000, reason="asked to")
+                return
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+    except WebSocketDisconnect:
+        return
+
+
+@app.websocket("/ws/json")
+async def websocket_json(websocket: WebSocket) -> None:
+    await websocket.accept()
+    data = await websocket.receive_json()
+    await websocket.send_json({"got": data, "path": websocket.url.path})
+    await websocket.close()

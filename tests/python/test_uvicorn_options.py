@@ -13,7 +13,6 @@ from asgi_servers import ServerProcess, serve
 from raw_http import build_request
 
 
-@pytest.mark.xfail(strict=True, reason="the --ws* options arrive with WebSocket support (issue 6)")
 def test_every_uvicorn_option_is_accepted() -> None:
     uvicorn_main = importlib.import_module("uvicorn.main").main
     ours = importlib.import_module("dbridge_asgi.main").main

@@ -1,0 +1,135 @@
+"""A raw ASGI WebSocket app: one path per behaviour the WebSocket tests check.
+
+/echo            accept, echo every message (text as text, bytes as bytes) until disconnect
+/subprotocol     accept with the last subprotocol the client offered
+/close           accept, then close with the code and reason given in the query (code=4001&reason=bye)
+/server-close    accept, send "bye", close with 1000
+/deny            close before accept (uvicorn answers 403)
+/denial          websocket.http.response start/body before accept (418 with a body)
+/reject-raise    raise before accept (500)
+/bad-accept      accept with a subprotocol that is not a token (send raises: 500)
+/raise           accept, then raise (the connection is dropped)
+/return          accept, then return without closing
+/scope           accept, send the scope (JSON) and close
+/events          accept, then report how the connection ended: the disconnect message
+                 (or "send failed: <exception type>") is kept and served at /events-log
+/events-log      accept, send what /events recorded (JSON list), close
+/queue           accept, wait for "go", sleep, then receive until "end" and answer with all it got
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qs
+
+_events: list = []
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "http":
+        body = f"http {scope['path']}".encode()
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    assert scope["type"] == "websocket"
+    path = scope["path"]
+    query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+    connect = await receive()
+    assert connect["type"] == "websocket.connect", connect
+
+    if path == "/deny":
+        await send({"type": "websocket.close"})
+        return
+    if path == "/denial":
+        await send(
+            {"type": "websocket.http.response.start", "status": 418, "headers": [(b"x-denied", b"yes")]}
+        )
+        await send({"type": "websocket.http.response.body", "body": b"no ", "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b"tea"})
+        return
+    if path == "/reject-raise":
+        raise RuntimeError("refused by raising")
+    if path == "/bad-accept":
+        # Not a token: the server refuses to put it in the 101 (RFC 6455 §4.2.2), send() raises.
+        await send({"type": "websocket.accept", "subprotocol": "two words"})
+
+    if path == "/subprotocol":
+        offered = scope["subprotocols"]
+        await send({"type": "websocket.accept", "subprotocol": offered[-1] if offered else None})
+        await send({"type": "websocket.send", "text": ",".join(offered)})
+        await receive()
+        return
+    await send({"type": "websocket.accept", "headers": [(b"x-app", b"ws")]})
+
+    if path == "/echo":
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await send({"type": "websocket.send", "text": message["text"]})
+            else:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+    elif path == "/close":
+        code, reason = int(query.get("code", 1000)), query.get("reason", "")
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+        message = await receive()
+        assert message["type"] == "websocket.disconnect"
+    elif path == "/server-close":
+        await send({"type": "websocket.send", "text": "bye"})
+        await send({"type": "websocket.close", "code": 1000})
+        try:
+            await send({"type": "websocket.send", "text": "after close"})
+        except RuntimeError:
+            pass
+    elif path == "/raise":
+        raise RuntimeError("boom after accept")
+    elif path == "/return":
+        return
+    elif path == "/scope":
+        shown = {k: v for k, v in scope.items() if k not in ("state", "headers")}
+        def plain(value):
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        shown = json.loads(json.dumps(shown, default=plain))
+        await send({"type": "websocket.send", "text": json.dumps(shown)})
+        await send({"type": "websocket.close"})
+    elif path == "/events":
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                _events.append(message)
+                try:
+                    await send({"type": "websocket.send", "text": "too late"})
+                except OSError as exc:
+                    _events.append(f"send failed: {type(exc).__name__}")
+                except RuntimeError as exc:
+                    _events.append(f"send refused: {type(exc).__name__}")
+                return
+    elif path == "/events-log":
+        await asyncio.sleep(0)
+        await send({"type": "websocket.send", "text": json.dumps(_events)})
+        await send({"type": "websocket.close"})
+    elif path == "/queue":
+        message = await receive()
+        assert message.get("text") == "go"
+        await asyncio.sleep(float(query.get("sleep", "0.5")))
+        received = []
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "end":
+                await send({"type": "websocket.send", "text": ",".join(received)})
+            else:
+                received.append(message["text"])
