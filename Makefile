@@ -17,7 +17,8 @@ BENCH_APT_PACKAGES := nginx-light
 CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
-.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench clean
+.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench clean \
+        test-asan test-asan-cpp test-asan-python test-tsan soak
 
 all: install build-cpp
 
@@ -71,6 +72,64 @@ run: install
 run-responder: build-cpp
 	$(CPP_BUILD)/dbridge-responder --host 127.0.0.1 --port 8000
 
+# ---- sanitizers -------------------------------------------------------------------------
+# `make test-asan`: the C++ units and reactor tests, then the whole pytest suite, with
+# every line of our C++ built with -fsanitize=address,undefined (DBRIDGE_SANITIZE; UBSan
+# findings abort: -fno-sanitize-recover). The recipe for the Python half:
+#  - the package is built with DBRIDGE_SANITIZE=ON into its own venv, $(ASAN_VENV), which
+#    takes the test dependencies from .venv through a .pth file (nothing is downloaded
+#    twice) and shadows .venv's dbridge_asgi with the sanitized one;
+#  - python is not built with ASan, so the runtime is preloaded: LD_PRELOAD=$$(gcc
+#    -print-file-name=libasan.so); every process pytest starts (our servers, uvicorn,
+#    curl) inherits it;
+#  - detect_leaks=0: CPython does not free everything at exit, so LeakSanitizer would
+#    report the interpreter, not us;
+#  - reports go to files under $(ASAN_REPORTS) (log_path), so a finding in a server
+#    process is not lost in a log nobody reads: any file there fails the target.
+ASAN_BUILD := $(BUILD)/asan
+ASAN_VENV := $(BUILD)/asan-venv
+ASAN_REPORTS := $(abspath $(BUILD))/asan-reports
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=$(ASAN_LEAKS):abort_on_error=1:log_path=$(ASAN_REPORTS)/report \
+    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_REPORTS)/report
+TSAN_BUILD := $(BUILD)/tsan
+SITE_PACKAGES = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+$(ASAN_BUILD)/build.ninja: CMakeLists.txt | deps
+	$(CMAKE) -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_TESTS=ON \
+	    -DDBRIDGE_SANITIZE=ON
+
+# The C++ tests are ours alone: LeakSanitizer stays on for them.
+test-asan-cpp: ASAN_LEAKS := 1
+test-asan-python: ASAN_LEAKS := 0
+test-asan-cpp: $(ASAN_BUILD)/build.ninja
+	$(CMAKE) --build $(ASAN_BUILD) --target dbridge_unit_tests dbridge_reactor_tests
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	$(ASAN_ENV) $(ASAN_BUILD)/dbridge_unit_tests --report_level=short --color_output=no
+	$(ASAN_ENV) $(ASAN_BUILD)/dbridge_reactor_tests --report_level=short --color_output=no
+	@! ls $(ASAN_REPORTS)/report* >/dev/null 2>&1 || { cat $(ASAN_REPORTS)/report*; exit 1; }
+
+test-asan-python: install
+	@test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
+	echo "$(abspath $(SITE_PACKAGES))" > $$($(ASAN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dbridge-test-deps.pth
+	PATH=$(abspath $(VENV))/bin:$$PATH $(ASAN_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation \
+	    --config-settings=build-dir=$(BUILD)/asan-wheel --config-settings=cmake.build-type=RelWithDebInfo \
+	    --config-settings=cmake.define.DBRIDGE_SANITIZE=ON .
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	$(ASAN_ENV) LD_PRELOAD=$$(gcc -print-file-name=libasan.so) $(ASAN_VENV)/bin/python -m pytest tests/python $(PYTEST_ARGS)
+	@! ls $(ASAN_REPORTS)/report* >/dev/null 2>&1 || { cat $(ASAN_REPORTS)/report*; exit 1; }
+
+test-asan: test-asan-cpp test-asan-python
+
+# The reactor tests run the server on a thread of its own: ThreadSanitizer watches the
+# hand-over between it and the test's client thread.
+test-tsan: | deps
+	$(CMAKE) -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_TESTS=ON \
+	    -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
+	$(CMAKE) --build $(TSAN_BUILD) --target dbridge_reactor_tests
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/dbridge_reactor_tests --report_level=short --color_output=no
+
 # ---- fuzzing (clang, libFuzzer, ASan/UBSan) -------------------------------------------
 
 $(FUZZ_BUILD)/build.ninja: CMakeLists.txt | deps
@@ -102,6 +161,13 @@ bench: install build-cpp
 	$(VENV)/bin/dbridge-asgi bench --scenario $(BENCH_SCENARIOS) \
 	    --server 'floor@raw,pipelined16,no_keepalive=$(abspath $(CPP_BUILD)/dbridge-responder) --host {host} --port {port}' \
 	    --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md $(BENCH_ARGS)
+
+# ---- soak ------------------------------------------------------------------------------
+# SOAK_MINUTES (default 30) of mixed load on the FastAPI scenarios app; fails on an RSS
+# growth trend after the warm-up, on descriptor growth and on any response outside 2xx.
+SOAK_MINUTES ?= 30
+soak: install
+	$(PY) load/soak.py --minutes $(SOAK_MINUTES) --json $(BUILD)/soak.json
 
 clean:
 	rm -rf $(BUILD) $(VENV)

@@ -79,13 +79,14 @@ PYBIND11_MODULE(_core, m) {
                          std::uint64_t max_body_size, bool server_header, bool date_header,
                          std::vector<std::pair<py::bytes, py::bytes>> default_headers,
                          std::size_t limit_concurrency, py::object warn, const std::string& scheme,
-                         py::object ring) {
+                         py::object ring, double send_timeout) {
                  worker_options o;
                  o.io = io;
                  o.root_path = root_path;
                  o.scheme = scheme;
                  o.keep_alive_timeout = keep_alive_timeout;
                  o.header_timeout = header_timeout;
+                 o.send_timeout = send_timeout;
                  o.limit_request_line = limit_request_line;
                  o.limit_request_fields = limit_request_fields;
                  o.limit_request_field_size = limit_request_field_size;
@@ -108,7 +109,7 @@ PYBIND11_MODULE(_core, m) {
              py::arg("server_header") = true, py::arg("date_header") = true,
              py::arg("default_headers") = std::vector<std::pair<py::bytes, py::bytes>>{},
              py::arg("limit_concurrency") = 0, py::arg("warn") = py::none(), py::arg("scheme") = "http",
-             py::arg("ring") = py::none())
+             py::arg("ring") = py::none(), py::arg("send_timeout") = 60.0)
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)
@@ -137,6 +138,7 @@ PYBIND11_MODULE(_core, m) {
             d["requests"] = s.requests;
             d["rejected"] = s.rejected;
             d["timeouts"] = s.timeouts;
+            d["send_timeouts"] = s.send_timeouts;
             d["active_requests"] = w.active_requests();
             return d;
         });

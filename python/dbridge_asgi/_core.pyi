@@ -33,6 +33,8 @@ class Worker:
         limit_concurrency: int = 0,
         warn: Callable[[str], None] | None = None,
         scheme: str = "http",
+        ring: Any = None,
+        send_timeout: float = 60.0,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

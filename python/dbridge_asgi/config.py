@@ -98,6 +98,7 @@ class Config:
         app_dir: str | None = None,
         io: str = "auto",
         header_timeout: float = 30.0,
+        send_timeout: float = 60.0,
     ) -> None:
         self.app = app
         self.host = host
@@ -130,6 +131,8 @@ class Config:
         self.app_dir = app_dir
         self.io = io
         self.header_timeout = header_timeout
+        # Seconds a client may read none of a response before its connection is closed.
+        self.send_timeout = send_timeout
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)
