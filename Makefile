@@ -80,16 +80,21 @@ run-responder: build-cpp
 #    takes the test dependencies from .venv through a .pth file (nothing is downloaded
 #    twice) and shadows .venv's dbridge_asgi with the sanitized one;
 #  - python is not built with ASan, so the runtime is preloaded: LD_PRELOAD=$$(gcc
-#    -print-file-name=libasan.so); every process pytest starts (our servers, uvicorn,
-#    curl) inherits it;
+#    -print-file-name=libasan.so); every Python process pytest starts (our servers,
+#    uvicorn) inherits it; libstdc++ is preloaded with it, or ASan's __cxa_throw
+#    interceptor finds no real function and aborts at the first C++ exception; curl
+#    hangs with the preload, so a `curl` shim first on PATH drops it;
+#  - the C-only responder the core tests use is the sanitized build's;
 #  - detect_leaks=0: CPython does not free everything at exit, so LeakSanitizer would
 #    report the interpreter, not us;
+#  - quarantine_size_mb=4 (default 256): freed memory held back to catch use-after-free
+#    shows as RSS, and the tests that bound a server's memory would measure ASan;
 #  - reports go to files under $(ASAN_REPORTS) (log_path), so a finding in a server
 #    process is not lost in a log nobody reads: any file there fails the target.
 ASAN_BUILD := $(BUILD)/asan
 ASAN_VENV := $(BUILD)/asan-venv
 ASAN_REPORTS := $(abspath $(BUILD))/asan-reports
-ASAN_ENV = ASAN_OPTIONS=detect_leaks=$(ASAN_LEAKS):abort_on_error=1:log_path=$(ASAN_REPORTS)/report \
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=$(ASAN_LEAKS):abort_on_error=1:quarantine_size_mb=4:log_path=$(ASAN_REPORTS)/report \
     UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_REPORTS)/report
 TSAN_BUILD := $(BUILD)/tsan
 SITE_PACKAGES = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
@@ -97,26 +102,30 @@ SITE_PACKAGES = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()[
 $(ASAN_BUILD)/build.ninja: CMakeLists.txt | deps
 	$(CMAKE) -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_TESTS=ON \
-	    -DDBRIDGE_SANITIZE=ON
+	    -DDBRIDGE_BUILD_TOOLS=ON -DDBRIDGE_SANITIZE=ON
 
 # The C++ tests are ours alone: LeakSanitizer stays on for them.
 test-asan-cpp: ASAN_LEAKS := 1
 test-asan-python: ASAN_LEAKS := 0
 test-asan-cpp: $(ASAN_BUILD)/build.ninja
-	$(CMAKE) --build $(ASAN_BUILD) --target dbridge_unit_tests dbridge_reactor_tests
+	$(CMAKE) --build $(ASAN_BUILD)
 	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
 	$(ASAN_ENV) $(ASAN_BUILD)/dbridge_unit_tests --report_level=short --color_output=no
 	$(ASAN_ENV) $(ASAN_BUILD)/dbridge_reactor_tests --report_level=short --color_output=no
 	@! ls $(ASAN_REPORTS)/report* >/dev/null 2>&1 || { cat $(ASAN_REPORTS)/report*; exit 1; }
 
-test-asan-python: install
+test-asan-python: install $(ASAN_BUILD)/build.ninja
+	$(CMAKE) --build $(ASAN_BUILD) --target dbridge-responder
 	@test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
+	mkdir -p $(ASAN_VENV)/shims && printf '#!/bin/sh\nexec env -u LD_PRELOAD %s "$$@"\n' "$$(command -v curl)" \
+	    > $(ASAN_VENV)/shims/curl && chmod +x $(ASAN_VENV)/shims/curl
 	echo "$(abspath $(SITE_PACKAGES))" > $$($(ASAN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dbridge-test-deps.pth
 	PATH=$(abspath $(VENV))/bin:$$PATH $(ASAN_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation \
 	    --config-settings=build-dir=$(BUILD)/asan-wheel --config-settings=cmake.build-type=RelWithDebInfo \
 	    --config-settings=cmake.define.DBRIDGE_SANITIZE=ON .
 	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
-	$(ASAN_ENV) LD_PRELOAD=$$(gcc -print-file-name=libasan.so) $(ASAN_VENV)/bin/python -m pytest tests/python $(PYTEST_ARGS)
+	$(ASAN_ENV) DBRIDGE_RESPONDER=$(abspath $(ASAN_BUILD)/dbridge-responder) PATH=$(abspath $(ASAN_VENV))/shims:$$PATH \
+	    LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" $(ASAN_VENV)/bin/python -m pytest tests/python $(PYTEST_ARGS)
 	@! ls $(ASAN_REPORTS)/report* >/dev/null 2>&1 || { cat $(ASAN_REPORTS)/report*; exit 1; }
 
 test-asan: test-asan-cpp test-asan-python

@@ -262,11 +262,14 @@ def test_slowloris_clients_get_408_while_others_are_served(slow_header_server: S
     finally:
         close_all(slow)
     assert served == [200] * len(served), f"ordinary clients were not served meanwhile: {served}"
-    answers = {data.split(b"\r\n", 1)[0] for data in received.values()}
-    assert answers <= {b"HTTP/1.1 408 Request Timeout", b""}, f"slow clients got: {answers}"
-    assert b"HTTP/1.1 408 Request Timeout" in answers
+    answers = [data.split(b"\r\n", 1)[0] for data in received.values()]
+    # A client closed before its first byte arrived is closed silently; any other gets 408.
+    assert set(answers) <= {b"HTTP/1.1 408 Request Timeout", b""}, f"slow clients got: {set(answers)}"
+    answered = answers.count(b"HTTP/1.1 408 Request Timeout")
+    assert answered > 0
     stats = server.wait_until_idle()
-    assert stats["timeouts"] >= SLOWLORIS_CLIENTS
+    assert stats["timeouts"] == answered, f"{answered} clients got 408, the server counted {stats['timeouts']}"
+    print(f"slowloris: {answered} of {SLOWLORIS_CLIENTS} slow clients answered 408, the others closed")
     assert rss_during - rss_before < RSS_GROWTH_LIMIT, (
         f"RSS grew by {(rss_during - rss_before) >> 20} MiB with {SLOWLORIS_CLIENTS} slow clients"
     )
