@@ -56,10 +56,11 @@ REQUESTS = [
 ]
 
 WRK_SCRIPT = """
-local requests = {}
-local index = 0
-local unexpected = 0
-local threads = {}
+-- Globals, not locals: done() reads each thread's `unexpected` with thread:get().
+requests = {}
+index = 0
+unexpected = 0
+threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
@@ -84,7 +85,7 @@ function response(status, headers, body)
   end
 end
 
-function done(summary, latency, requests)
+function done(summary, latency, percentiles)
   local total = 0
   for _, thread in ipairs(threads) do
     total = total + thread:get("unexpected")

@@ -415,6 +415,11 @@ def test_out_of_descriptors_the_server_waits_and_serves_everyone(
 ) -> None:
     if shutil.which("prlimit") is None:
         pytest.fail("prlimit is not installed (Debian: util-linux)", pytrace=False)
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        # Seen under `make test-asan`: UBSan's vptr check reads type information through a
+        # pipe it opens (sanitizer_common's IsAccessibleMemoryRange), so with no descriptor
+        # left it reports a valid object as "invalid vptr".
+        pytest.skip("the sanitizers need free descriptors themselves: no valid result when there are none")
     # Started under the limit: io_uring reads RLIMIT_NOFILE when an accept is queued, so a
     # limit lowered later would not reach a multishot accept already in the kernel.
     for server in _serve(tmp_path_factory, "fds", io, [], prefix=["prlimit", f"--nofile={FD_LIMIT}:{FD_LIMIT}"]):
