@@ -139,8 +139,19 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 def start_server(io: str, port: int, log: Path) -> subprocess.Popen:
     script = Path(sys.executable).parent / "dbridge-asgi"
-    command = [str(script), "scenarios_app:app", "--app-dir", str(APP_DIR), "--host", "127.0.0.1",
-               "--port", str(port), "--io", io, "--no-access-log"]
+    command = [
+        str(script),
+        "scenarios_app:app",
+        "--app-dir",
+        str(APP_DIR),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--io",
+        io,
+        "--no-access-log",
+    ]
     with open(log, "wb") as err:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + START_TIMEOUT
@@ -172,8 +183,12 @@ def stop(process: subprocess.Popen) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", "30")))
-    parser.add_argument("--warmup", type=float, default=None,
-                        help="minutes not judged at the start [default: a fifth of the run, at least 1]")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="minutes not judged at the start [default: a fifth of the run, at least 1]",
+    )
     parser.add_argument("--io", default="auto", choices=["auto", "uring", "epoll"])
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--delay-ms", type=int, default=4, help="pause of each connection between requests")
@@ -196,9 +211,20 @@ def main() -> int:
     samples: list[dict] = []
     try:
         wrk = subprocess.Popen(
-            ["wrk", "-t1", f"-c{args.connections}", f"-d{round(args.minutes * 60)}s", "--timeout", "10s",
-             "-s", str(script), f"http://127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                "wrk",
+                "-t1",
+                f"-c{args.connections}",
+                f"-d{round(args.minutes * 60)}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         started = time.monotonic()
         while wrk.poll() is None:
@@ -208,9 +234,14 @@ def main() -> int:
             elapsed = time.monotonic() - started
             if elapsed > args.minutes * 60 + 1:
                 break
-            samples.append({"minute": elapsed / 60, "rss": rss_bytes(server.pid), "fds": open_fds(server.pid)})
-            print(f"soak: {elapsed / 60:5.1f} min  RSS {samples[-1]['rss'] / 2**20:7.1f} MiB  "
-                  f"fds {samples[-1]['fds']}", flush=True)
+            samples.append(
+                {"minute": elapsed / 60, "rss": rss_bytes(server.pid), "fds": open_fds(server.pid)}
+            )
+            print(
+                f"soak: {elapsed / 60:5.1f} min  RSS {samples[-1]['rss'] / 2**20:7.1f} MiB  "
+                f"fds {samples[-1]['fds']}",
+                flush=True,
+            )
         try:
             output, _ = wrk.communicate(timeout=args.minutes * 60 + 120)
         except subprocess.TimeoutExpired:
@@ -222,9 +253,14 @@ def main() -> int:
 
     failures = []
     if server_died:
-        failures.append(f"the server died (exit code {server.returncode}): {(workdir / 'server.stderr').read_text()[-3000:]}")
-    match = re.search(r"SOAK requests=(\d+) unexpected=(\d+) connect=(\d+) read=(\d+) write=(\d+) status=(\d+) "
-                      r"timeout=(\d+)", output)
+        failures.append(
+            f"the server died (exit code {server.returncode}): {(workdir / 'server.stderr').read_text()[-3000:]}"
+        )
+    match = re.search(
+        r"SOAK requests=(\d+) unexpected=(\d+) connect=(\d+) read=(\d+) write=(\d+) status=(\d+) "
+        r"timeout=(\d+)",
+        output,
+    )
     if match is None:
         print(output)
         print("soak: wrk gave no summary", file=sys.stderr)
@@ -236,15 +272,24 @@ def main() -> int:
     rate = requests / (args.minutes * 60)
     per_request = rss_slope * 2**20 / (rate * 60) if rate else 0.0
     report = {
-        "minutes": args.minutes, "warmup_minutes": warmup, "io": args.io, "requests": requests,
-        "requests_per_second": rate, "unexpected_status": unexpected,
+        "minutes": args.minutes,
+        "warmup_minutes": warmup,
+        "io": args.io,
+        "requests": requests,
+        "requests_per_second": rate,
+        "unexpected_status": unexpected,
         "socket_errors": dict(zip(["connect", "read", "write", "status", "timeout"], errors)),
-        "rss_slope_mib_per_minute": rss_slope, "rss_slope_bytes_per_request": per_request,
-        "max_slope_mib_per_minute": args.max_slope, "fd_growth": fd_growth, "samples": samples,
+        "rss_slope_mib_per_minute": rss_slope,
+        "rss_slope_bytes_per_request": per_request,
+        "max_slope_mib_per_minute": args.max_slope,
+        "fd_growth": fd_growth,
+        "samples": samples,
     }
     print(f"soak: {requests} requests ({rate:.0f}/s), {unexpected} outside 2xx, socket errors {errors}")
-    print(f"soak: RSS slope after {warmup:.1f} min warm-up: {rss_slope:+.3f} MiB/min "
-          f"({per_request:+.2f} bytes/request), limit {args.max_slope} MiB/min; fd growth {fd_growth}")
+    print(
+        f"soak: RSS slope after {warmup:.1f} min warm-up: {rss_slope:+.3f} MiB/min "
+        f"({per_request:+.2f} bytes/request), limit {args.max_slope} MiB/min; fd growth {fd_growth}"
+    )
     if rss_slope >= args.max_slope:
         failures.append(f"RSS grows by {rss_slope:.3f} MiB/min")
     if fd_growth > args.connections:

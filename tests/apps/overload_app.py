@@ -1,13 +1,13 @@
 """A raw ASGI app for the overload and slow-peer tests (tests/python/test_overload.py).
 
-    GET  /                  a small 200
-    GET  /stream?mb=N       N MiB streamed in 64 KiB chunks (slow-read clients)
-    GET  /stream-until-gone?id=X
-                            streams 64 KiB chunks until the server says the client is gone
-                            (http.disconnect); /outcome?id=X then answers "disconnected"
-    GET  /outcome?id=X      what /stream-until-gone?id=X saw so far: "streaming", "disconnected"
-    GET  /hold              in progress until the client goes away (holds a concurrency slot)
-    POST /upload            reads the whole body, answers its length
+GET  /                  a small 200
+GET  /stream?mb=N       N MiB streamed in 64 KiB chunks (slow-read clients)
+GET  /stream-until-gone?id=X
+                        streams 64 KiB chunks until the server says the client is gone
+                        (http.disconnect); /outcome?id=X then answers "disconnected"
+GET  /outcome?id=X      what /stream-until-gone?id=X saw so far: "streaming", "disconnected"
+GET  /hold              in progress until the client goes away (holds a concurrency slot)
+POST /upload            reads the whole body, answers its length
 """
 
 from __future__ import annotations

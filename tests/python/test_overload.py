@@ -53,7 +53,11 @@ def _raise_nofile_limit() -> int:
 
 
 def _serve(
-    tmp_path_factory: pytest.TempPathFactory, name: str, io: str, args: list[str], prefix: list[str] | None = None
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    io: str,
+    args: list[str],
+    prefix: list[str] | None = None,
 ) -> Iterator[Any]:
     _raise_nofile_limit()
     log_dir = tmp_path_factory.mktemp(f"overload-{name}-{io}")
@@ -89,7 +93,9 @@ class Server:
             stats = self.stats()
             if condition(stats):
                 return stats
-            assert time.monotonic() < deadline, f"{self.process.label}: {what} not reached within {WAIT} s: {stats}"
+            assert time.monotonic() < deadline, (
+                f"{self.process.label}: {what} not reached within {WAIT} s: {stats}"
+            )
             time.sleep(0.1)
 
     def wait_until_idle(self) -> dict[str, int]:
@@ -111,23 +117,33 @@ class Server:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def slow_header_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def slow_header_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     yield from _serve(tmp_path_factory, "header", request.param, ["--header-timeout", str(HEADER_TIMEOUT)])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def default_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def default_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     yield from _serve(tmp_path_factory, "default", request.param, [])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def send_timeout_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def send_timeout_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     yield from _serve(tmp_path_factory, "send", request.param, ["--timeout-send", str(SEND_TIMEOUT)])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def limited_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _serve(tmp_path_factory, "limited", request.param, ["--limit-concurrency", str(CONCURRENCY_LIMIT)])
+def limited_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    yield from _serve(
+        tmp_path_factory, "limited", request.param, ["--limit-concurrency", str(CONCURRENCY_LIMIT)]
+    )
 
 
 # ---- raw clients ----------------------------------------------------------------------------
@@ -185,7 +201,9 @@ def read_until_closed(sockets: list[socket.socket], what: str) -> dict[socket.so
     open_count = len(sockets)
     try:
         while open_count:
-            assert time.monotonic() < deadline, f"{open_count} of {len(sockets)} {what} not closed within {WAIT} s"
+            assert time.monotonic() < deadline, (
+                f"{open_count} of {len(sockets)} {what} not closed within {WAIT} s"
+            )
             for key, _ in selector.select(timeout=1.0):
                 sock = key.fileobj
                 try:
@@ -218,7 +236,9 @@ def exchange_all(sockets: list[socket.socket], request: bytes) -> dict[socket.so
     deadline = time.monotonic() + WAIT
     try:
         while waiting:
-            assert time.monotonic() < deadline, f"{waiting} of {len(sockets)} responses missing after {WAIT} s"
+            assert time.monotonic() < deadline, (
+                f"{waiting} of {len(sockets)} responses missing after {WAIT} s"
+            )
             for key, _ in selector.select(timeout=1.0):
                 sock = key.fileobj
                 try:
@@ -268,12 +288,16 @@ def test_slowloris_clients_get_408_while_others_are_served(slow_header_server: S
     answered = answers.count(b"HTTP/1.1 408 Request Timeout")
     assert answered > 0
     stats = server.wait_until_idle()
-    assert stats["timeouts"] == answered, f"{answered} clients got 408, the server counted {stats['timeouts']}"
+    assert stats["timeouts"] == answered, (
+        f"{answered} clients got 408, the server counted {stats['timeouts']}"
+    )
     print(f"slowloris: {answered} of {SLOWLORIS_CLIENTS} slow clients answered 408, the others closed")
     assert rss_during - rss_before < RSS_GROWTH_LIMIT, (
         f"RSS grew by {(rss_during - rss_before) >> 20} MiB with {SLOWLORIS_CLIENTS} slow clients"
     )
-    print(f"slowloris: RSS {rss_before >> 20} MiB before, {rss_during >> 20} MiB with {SLOWLORIS_CLIENTS} clients")
+    print(
+        f"slowloris: RSS {rss_before >> 20} MiB before, {rss_during >> 20} MiB with {SLOWLORIS_CLIENTS} clients"
+    )
 
 
 # ---- slow readers and resets --------------------------------------------------------------------
@@ -290,13 +314,17 @@ def test_slow_readers_hold_bounded_memory_and_their_reset_leaks_nothing(default_
             sock.sendall(f"GET /stream?mb={SLOW_READ_MIB} HTTP/1.1\r\nhost: test\r\n\r\n".encode())
         # The apps stay in send(): were the responses buffered instead, they would have
         # finished (and the memory below would hold 3.2 GB).
-        server.wait_for_stats("every slow reader's request in progress", lambda s: s["active_requests"] == SLOW_READERS)
+        server.wait_for_stats(
+            "every slow reader's request in progress", lambda s: s["active_requests"] == SLOW_READERS
+        )
         peak = rss_before
         for _ in range(10):
             assert server.get("/").status_code == 200
             peak = max(peak, server.rss())
             time.sleep(0.2)
-        assert server.stats()["active_requests"] == SLOW_READERS, "a response to a client that reads nothing completed"
+        assert server.stats()["active_requests"] == SLOW_READERS, (
+            "a response to a client that reads nothing completed"
+        )
     finally:
         close_all(readers, reset=True)
     assert peak - rss_before < RSS_GROWTH_LIMIT, (
@@ -314,7 +342,9 @@ def test_clients_resetting_mid_upload_leave_no_connection_behind(default_server:
     try:
         for sock in uploaders:
             sock.setblocking(True)
-            sock.sendall(b"POST /upload HTTP/1.1\r\nhost: test\r\ncontent-length: 10000000\r\n\r\n" + b"u" * 100_000)
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nhost: test\r\ncontent-length: 10000000\r\n\r\n" + b"u" * 100_000
+            )
         server.wait_for_stats("every upload in progress", lambda s: s["active_requests"] == len(uploaders))
     finally:
         close_all(uploaders, reset=True)
@@ -331,7 +361,9 @@ def test_ten_thousand_connections_are_each_served(default_server: Server) -> Non
     server.wait_until_idle()
     clients = connect_many(server, MANY_CONNECTIONS)
     try:
-        server.wait_for_stats("every connection accepted", lambda s: s["open_connections"] == MANY_CONNECTIONS)
+        server.wait_for_stats(
+            "every connection accepted", lambda s: s["open_connections"] == MANY_CONNECTIONS
+        )
         received = exchange_all(clients, GET_ROOT)
     finally:
         close_all(clients)
@@ -422,7 +454,9 @@ def test_out_of_descriptors_the_server_waits_and_serves_everyone(
         pytest.skip("the sanitizers need free descriptors themselves: no valid result when there are none")
     # Started under the limit: io_uring reads RLIMIT_NOFILE when an accept is queued, so a
     # limit lowered later would not reach a multishot accept already in the kernel.
-    for server in _serve(tmp_path_factory, "fds", io, [], prefix=["prlimit", f"--nofile={FD_LIMIT}:{FD_LIMIT}"]):
+    for server in _serve(
+        tmp_path_factory, "fds", io, [], prefix=["prlimit", f"--nofile={FD_LIMIT}:{FD_LIMIT}"]
+    ):
         clients = connect_many(server, FD_CLIENTS)  # the kernel queues what the server cannot accept
         try:
             deadline = time.monotonic() + WAIT
