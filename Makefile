@@ -17,7 +17,9 @@ BENCH_APT_PACKAGES := nginx-light
 CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
-.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench bench-workers bench-gunicorn perf-gate callgrind-gate callgrind-budget clean
+.PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench \
+        bench-workers bench-gunicorn perf-gate callgrind-gate callgrind-budget clean \
+        test-asan test-asan-cpp test-asan-python test-tsan soak
 
 all: install build-cpp
 
@@ -70,6 +72,73 @@ run: install
 # The C-only responder on the same port: the floor the benchmarks quote.
 run-responder: build-cpp
 	$(CPP_BUILD)/dbridge-responder --host 127.0.0.1 --port 8000
+
+# ---- sanitizers -------------------------------------------------------------------------
+# `make test-asan`: the C++ units and reactor tests, then the whole pytest suite, with
+# every line of our C++ built with -fsanitize=address,undefined (DBRIDGE_SANITIZE; UBSan
+# findings abort: -fno-sanitize-recover). The recipe for the Python half:
+#  - the package is built with DBRIDGE_SANITIZE=ON into its own venv, $(ASAN_VENV), which
+#    takes the test dependencies from .venv through a .pth file (nothing is downloaded
+#    twice) and shadows .venv's dbridge_asgi with the sanitized one;
+#  - python is not built with ASan, so the runtime is preloaded: LD_PRELOAD=$$(gcc
+#    -print-file-name=libasan.so); every Python process pytest starts (our servers,
+#    uvicorn) inherits it; libstdc++ is preloaded with it, or ASan's __cxa_throw
+#    interceptor finds no real function and aborts at the first C++ exception; curl
+#    hangs with the preload, so a `curl` shim first on PATH drops it;
+#  - the C-only responder the core tests use is the sanitized build's;
+#  - detect_leaks=0: CPython does not free everything at exit, so LeakSanitizer would
+#    report the interpreter, not us;
+#  - quarantine_size_mb=4 (default 256): freed memory held back to catch use-after-free
+#    shows as RSS, and the tests that bound a server's memory would measure ASan;
+#  - reports go to files under $(ASAN_REPORTS) (log_path), so a finding in a server
+#    process is not lost in a log nobody reads: any file there fails the target.
+ASAN_BUILD := $(BUILD)/asan
+ASAN_VENV := $(BUILD)/asan-venv
+ASAN_REPORTS := $(abspath $(BUILD))/asan-reports
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=$(ASAN_LEAKS):abort_on_error=1:quarantine_size_mb=4:log_path=$(ASAN_REPORTS)/report \
+    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_REPORTS)/report
+TSAN_BUILD := $(BUILD)/tsan
+SITE_PACKAGES = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+$(ASAN_BUILD)/build.ninja: CMakeLists.txt | deps
+	$(CMAKE) -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_TESTS=ON \
+	    -DDBRIDGE_BUILD_TOOLS=ON -DDBRIDGE_SANITIZE=ON
+
+# The C++ tests are ours alone: LeakSanitizer stays on for them.
+test-asan-cpp: ASAN_LEAKS := 1
+test-asan-python: ASAN_LEAKS := 0
+test-asan-cpp: $(ASAN_BUILD)/build.ninja
+	$(CMAKE) --build $(ASAN_BUILD)
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	$(ASAN_ENV) $(ASAN_BUILD)/dbridge_unit_tests --report_level=short --color_output=no
+	$(ASAN_ENV) $(ASAN_BUILD)/dbridge_reactor_tests --report_level=short --color_output=no
+	@! ls $(ASAN_REPORTS)/report* >/dev/null 2>&1 || { cat $(ASAN_REPORTS)/report*; exit 1; }
+
+test-asan-python: install $(ASAN_BUILD)/build.ninja
+	$(CMAKE) --build $(ASAN_BUILD) --target dbridge-responder
+	@test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
+	mkdir -p $(ASAN_VENV)/shims && printf '#!/bin/sh\nexec env -u LD_PRELOAD %s "$$@"\n' "$$(command -v curl)" \
+	    > $(ASAN_VENV)/shims/curl && chmod +x $(ASAN_VENV)/shims/curl
+	echo "$(abspath $(SITE_PACKAGES))" > $$($(ASAN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dbridge-test-deps.pth
+	PATH=$(abspath $(VENV))/bin:$$PATH $(ASAN_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation \
+	    --config-settings=build-dir=$(BUILD)/asan-wheel --config-settings=cmake.build-type=RelWithDebInfo \
+	    --config-settings=cmake.define.DBRIDGE_SANITIZE=ON .
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	$(ASAN_ENV) DBRIDGE_RESPONDER=$(abspath $(ASAN_BUILD)/dbridge-responder) PATH=$(abspath $(ASAN_VENV))/shims:$$PATH \
+	    LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" $(ASAN_VENV)/bin/python -m pytest tests/python $(PYTEST_ARGS)
+	@! ls $(ASAN_REPORTS)/report* >/dev/null 2>&1 || { cat $(ASAN_REPORTS)/report*; exit 1; }
+
+test-asan: test-asan-cpp test-asan-python
+
+# The reactor tests run the server on a thread of its own: ThreadSanitizer watches the
+# hand-over between it and the test's client thread.
+test-tsan: | deps
+	$(CMAKE) -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(VENV)/bin/ninja) \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDBRIDGE_BUILD_EXTENSION=OFF -DDBRIDGE_BUILD_TESTS=ON \
+	    -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
+	$(CMAKE) --build $(TSAN_BUILD) --target dbridge_reactor_tests
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/dbridge_reactor_tests --report_level=short --color_output=no
 
 # ---- fuzzing (clang, libFuzzer, ASan/UBSan) -------------------------------------------
 
@@ -139,6 +208,13 @@ callgrind-budget: build-cpp
 perf-gate: install
 	$(VENV)/bin/dbridge-asgi bench --scenario raw --servers dbridge-asgi,uvicorn --duration 3 \
 	    --warmup 1 --rounds 2 --gate "cpu:dbridge-asgi/uvicorn<=0.8"
+
+# ---- soak ------------------------------------------------------------------------------
+# SOAK_MINUTES (default 30) of mixed load on the FastAPI scenarios app; fails on an RSS
+# growth trend after the warm-up, on descriptor growth and on any response outside 2xx.
+SOAK_MINUTES ?= 30
+soak: install
+	$(PY) load/soak.py --minutes $(SOAK_MINUTES) --json $(BUILD)/soak.json
 
 clean:
 	rm -rf $(BUILD) $(VENV)

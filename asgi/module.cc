@@ -147,7 +147,8 @@ PYBIND11_MODULE(_core, m) {
                          std::size_t limit_concurrency, py::object warn, const std::string& scheme,
                          py::object ring, py::object trusted_proxies, py::object tls, bool reset_contextvars,
                          const std::string& ws, std::uint64_t ws_max_size, std::size_t ws_max_queue,
-                         py::object ws_ping_interval, py::object ws_ping_timeout, bool ws_per_message_deflate) {
+                         py::object ws_ping_interval, py::object ws_ping_timeout, bool ws_per_message_deflate,
+                         double send_timeout) {
                  worker_options o;
                  // None (uvicorn's way to turn a WebSocket timer off) and 0 both mean off.
                  auto seconds = [](const py::object& v) {
@@ -165,6 +166,7 @@ PYBIND11_MODULE(_core, m) {
                  o.scheme = scheme;
                  o.keep_alive_timeout = keep_alive_timeout;
                  o.header_timeout = header_timeout;
+                 o.send_timeout = send_timeout;
                  o.limit_request_line = limit_request_line;
                  o.limit_request_fields = limit_request_fields;
                  o.limit_request_field_size = limit_request_field_size;
@@ -195,7 +197,7 @@ PYBIND11_MODULE(_core, m) {
              py::arg("ring") = py::none(), py::arg("trusted_proxies") = py::none(), py::arg("tls") = py::none(),
              py::arg("reset_contextvars") = false, py::arg("ws") = "auto", py::arg("ws_max_size") = 16777216,
              py::arg("ws_max_queue") = 32, py::arg("ws_ping_interval") = 20.0, py::arg("ws_ping_timeout") = 20.0,
-             py::arg("ws_per_message_deflate") = true)
+             py::arg("ws_per_message_deflate") = true, py::arg("send_timeout") = 60.0)
         .def_property_readonly("backend", &worker::backend)
         .def_property_readonly("backend_reason", &worker::backend_reason)
         .def_property_readonly("on_ring_selector", &worker::on_ring_selector)
@@ -226,6 +228,7 @@ PYBIND11_MODULE(_core, m) {
             d["requests"] = s.requests;
             d["rejected"] = s.rejected;
             d["timeouts"] = s.timeouts;
+            d["send_timeouts"] = s.send_timeouts;
             d["active_requests"] = w.active_requests();
             return d;
         });

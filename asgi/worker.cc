@@ -72,6 +72,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
     sc.limits.max_body = options.max_body_size;
     sc.keep_alive_timeout = to_ms(options.keep_alive_timeout);
     sc.header_timeout = to_ms(options.header_timeout);
+    sc.send_timeout = to_ms(options.send_timeout);
     sc.date_header = options.date_header;
     sc.default_headers.clear();
     if (options.server_header) {

@@ -44,6 +44,7 @@ struct worker_options {
     std::string scheme = "http";
     double keep_alive_timeout = 5.0;
     double header_timeout = 30.0;
+    double send_timeout = 60.0;
     std::size_t limit_request_line = 8192;
     std::size_t limit_request_fields = 100;
     std::size_t limit_request_field_size = 32768;

@@ -69,6 +69,7 @@ class Worker:
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
         ws_per_message_deflate: bool = True,
+        send_timeout: float = 60.0,
     ) -> None: ...
     @property
     def backend(self) -> str: ...

@@ -147,6 +147,7 @@ class Config:
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
         ws_per_message_deflate: bool = True,
+        send_timeout: float = 60.0,
     ) -> None:
         self.app = app
         self.host = host
@@ -211,6 +212,8 @@ class Config:
         self.ws_ping_interval = ws_ping_interval
         self.ws_ping_timeout = ws_ping_timeout
         self.ws_per_message_deflate = ws_per_message_deflate
+        # Seconds a client may read none of a response before its connection is closed.
+        self.send_timeout = send_timeout
 
         self._check_choice("lifespan", lifespan, LIFESPAN_MODES)
         self._check_choice("loop", loop, LOOP_CHOICES)

@@ -324,6 +324,15 @@ def _parse_headers(
     show_default=True,
     help="Answer 408 and close when a request's head takes longer than this many seconds to arrive.",
 )
+# Hidden: the tests shorten it; the default suits everyone else (see docs/security.md).
+@option(
+    "--timeout-send",
+    "send_timeout",
+    type=float,
+    default=60.0,
+    hidden=True,
+    help="Close a connection whose client reads none of its response for this many seconds.",
+)
 @option(
     "--timeout-graceful-shutdown",
     type=int,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import os
 import random
@@ -39,6 +40,11 @@ HANDLED_SIGNALS = (
     signal.SIGINT,  # Ctrl+C
     signal.SIGTERM,  # kill, docker stop, systemd
 )
+
+# A debugging aid: with this variable set to a path, SIGUSR2 makes the server write its
+# worker's counters (connections accepted/closed/open, requests active, timeouts) there as
+# JSON. Nothing is written, and SIGUSR2 keeps its default action, when it is unset.
+STATS_FILE_VARIABLE = "DBRIDGE_ASGI_DEBUG_STATS_FILE"
 
 # While draining, how often to look at what is left.
 # After the graceful timeout, how long apps told http.disconnect get to end before their
@@ -207,6 +213,7 @@ class Server:
             limit_request_line=config.limit_request_line,
             limit_request_fields=config.limit_request_fields,
             limit_request_field_size=config.limit_request_field_size,
+            send_timeout=float(config.send_timeout),
             server_header=config.sends_server_header,
             date_header=config.date_header,
             default_headers=config.encoded_headers,
@@ -424,6 +431,9 @@ class Server:
         # signal.signal rather than loop.add_signal_handler, as uvicorn: the previous
         # handlers come back afterwards, whoever installed them.
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        stats_file = os.environ.get(STATS_FILE_VARIABLE)
+        if stats_file:
+            previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, self._stats_request_handler(stats_file))
         try:
             yield
         finally:
@@ -436,6 +446,22 @@ class Server:
         for sig in reversed(self._captured_signals):
             if callable(previous[sig]):
                 signal.raise_signal(sig)
+
+    def _stats_request_handler(self, path: str) -> Callable[[int, FrameType | None], None]:
+        def write_stats() -> None:
+            stats = self.worker.stats() if self.worker is not None else {}
+            # Whole or not at all: a reader polling the file never sees half of it.
+            partial = f"{path}.{os.getpid()}.tmp"
+            with open(partial, "w") as out:
+                json.dump(stats, out)
+            os.replace(partial, path)
+
+        def on_signal(sig: int, frame: FrameType | None) -> None:
+            # The worker belongs to the loop: read it there, between two of its callbacks.
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(write_stats)
+
+        return on_signal
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._captured_signals.append(sig)

@@ -232,6 +232,7 @@ write_status connection::start_response(int status, std::span<const header_field
         _writer.start(_stream->output(), _facts, status, headers, date, _server->config().default_headers);
     if (st == write_status::ok) {
         _stream->flush();
+        watch_send();
     }
     return st;
 }
@@ -250,6 +251,7 @@ write_status connection::send_body(std::string_view data, bool more) {
         return st;
     }
     _stream->flush();
+    watch_send();
     if (_writer.finished()) {
         response_complete();
     }
@@ -368,8 +370,30 @@ void connection::arm_timer(timer kind) {
         return;  // a slow head does not get a fresh timeout with every byte
     }
     _timer = kind;
-    _stream->set_timeout(kind == timer::header ? _server->config().header_timeout
-                                               : _server->config().keep_alive_timeout);
+    const server_config& config = _server->config();
+    switch (kind) {
+    case timer::header:
+        _stream->set_timeout(config.header_timeout);
+        break;
+    case timer::idle:
+        _stream->set_timeout(config.keep_alive_timeout);
+        break;
+    case timer::send:
+        _sent_at_arm = _stream->bytes_sent();
+        _stream->set_timeout(config.send_timeout);
+        break;
+    case timer::none:
+        _stream->clear_timeout();
+        break;
+    }
+}
+
+void connection::watch_send() {
+    // During an exchange no other timer runs; a response that is written but not yet
+    // taken by the kernel gets the send timer until on_drained().
+    if (_timer == timer::none && _stream->unsent_bytes() > 0 && !_stream->closing()) {
+        arm_timer(timer::send);
+    }
 }
 
 // ---- events from the reactor -----------------------------------------------------------
@@ -394,15 +418,32 @@ void connection::on_timeout(io::stream& s) {
         return;
     }
     if (expired == timer::idle && _stream->unsent_bytes() > 0) {
-        // Still sending the last response to a slow reader: the connection is not idle
-        // yet (a send timeout for readers that stop altogether is a separate limit).
-        arm_timer(timer::idle);
+        // Still sending the last response: the connection is not idle but sending.
+        arm_timer(timer::send);
         return;
+    }
+    if (expired == timer::send) {
+        if (_stream->unsent_bytes() == 0 || _stream->bytes_sent() != _sent_at_arm) {
+            // The client reads, however slowly: watch the next period.
+            arm_timer(_stream->unsent_bytes() > 0 ? timer::send : (_in_request ? timer::none : timer::idle));
+            return;
+        }
+        ++_server->stats().send_timeouts;
+        if (_server->config().warn) {
+            _server->config().warn("Closing a connection whose client read none of the response for " +
+                                   std::to_string(_server->config().send_timeout.count()) + " ms");
+        }
+        // As for a reset peer: the app learns the client is gone (http.disconnect, a
+        // blocked send() returns and later sends are dropped, as uvicorn does).
+        notify_disconnect();
     }
     _stream->close();  // idle keep-alive connection, or one that never sent anything
 }
 
 void connection::on_drained(io::stream& s) {
+    if (_timer == timer::send) {
+        arm_timer(_in_request ? timer::none : timer::idle);
+    }
     if (_in_request) {
         _server->handler().on_drained(*this);
     }

@@ -49,6 +49,12 @@ struct server_config {
     // From accepting a connection, or the first byte of a request, to its whole head;
     // a slowloris client is closed (with 408 when it had sent something).
     std::chrono::milliseconds header_timeout{30000};
+    // A connection with a response to send whose client takes none of it for this long
+    // (checked every send_timeout, so a stall is noticed after one to two periods) is
+    // closed and the app told the client is gone: a peer that stops reading cannot hold
+    // a connection, and an app blocked in send(), forever. The io reactor's drain_timeout
+    // is the same rule for connections already closing.
+    std::chrono::milliseconds send_timeout{60000};
     bool date_header = true;
     // Preformatted "name: value\r\n" lines added to every response (--server-header,
     // --header).
@@ -66,6 +72,7 @@ struct server_stats {
     std::uint64_t requests = 0;
     std::uint64_t rejected = 0;   // malformed or over a limit
     std::uint64_t timeouts = 0;   // header-read timeouts (keep-alive expiry is not counted)
+    std::uint64_t send_timeouts = 0;  // connections closed because the client stopped reading
     std::uint64_t connections = 0;
 };
 
@@ -119,7 +126,7 @@ public:
 
 private:
     friend class server;
-    enum class timer : std::uint8_t { none, header, idle };
+    enum class timer : std::uint8_t { none, header, idle, send };
 
     std::size_t run_parser(std::string_view window);
     void parse_buffered();
@@ -130,6 +137,7 @@ private:
     void notify_disconnect();
     void arm_timer(timer kind);
     void finish_upgrade();
+    void watch_send();
 
     server* _server;
     io::stream* _stream;
@@ -150,6 +158,7 @@ private:
     bool _received_any = false;    // bytes of the current head arrived (408 vs silent close)
     bool _live = false;            // serving a socket (not in the server's free list)
     std::uint64_t _discarded = 0;
+    std::uint64_t _sent_at_arm = 0;  // stream().bytes_sent() when the send timer was armed
 };
 
 // Makes a connection for each accepted socket and reuses them.

@@ -267,6 +267,7 @@ void reactor::on_accepted(listener_slot& l, int fd) {
     s->_cancel_sent = s->_eof = s->_peer_known = s->_local_known = s->_tls_eof = false;
     s->_ops = 0;
     s->_poll_events = 0;
+    s->_bytes_sent = 0;
     s->protocol_state = nullptr;
     ++_stats.accepted;
     ++_stats.open_streams;
@@ -416,6 +417,7 @@ void reactor::on_sent(stream& s, std::size_t bytes) {
         return;
     }
     s._sending.consume(bytes);
+    s._bytes_sent += bytes;
     if (s._state == stream::state::draining && bytes > 0) {
         s.set_timeout(_config.drain_timeout);  // progress: the client is reading
     }

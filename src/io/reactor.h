@@ -89,6 +89,9 @@ public:
     // Bytes appended here are sent by the next flush().
     byte_buffer& output();
     std::size_t unsent_bytes() const { return _out.size() + _sending.size(); }
+    // Bytes the kernel has taken from this stream so far: a protocol compares two
+    // readings to tell a slow reader from one that stopped (a send timeout).
+    std::uint64_t bytes_sent() const { return _bytes_sent; }
     // Send what output() holds. Sends are batched to the end of the loop iteration and
     // at most one is in flight; a short send is resumed.
     void flush();
@@ -144,6 +147,7 @@ private:
     bool _tls_eof = false;        // the peer's close_notify was passed on as on_eof
     std::uint32_t _ops = 0;       // kernel operations not yet completed (io_uring)
     std::uint32_t _poll_events = 0;  // interest registered with epoll, 0 = not registered
+    std::uint64_t _bytes_sent = 0;
 
     byte_buffer _out;      // filled by the protocol (plaintext)
     byte_buffer _sending;  // being sent; never touched until its send completed

@@ -182,8 +182,13 @@ def start_server(
     io: str | None = None,
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
 ) -> ServerProcess:
-    """Starts `kind` serving `app` from tests/apps and returns once it accepts connections."""
+    """Starts `kind` serving `app` from tests/apps and returns once it accepts connections.
+
+    `prefix` goes before the command: a program that sets something up and execs the
+    server (`prlimit --nofile=64`), so the PID is still the server's.
+    """
     if kind == "uvicorn":
         require_uvicorn()
     label = kind if io is None else f"{kind} --io {io}"
@@ -194,7 +199,7 @@ def start_server(
         stdout_path, stderr_path = log_dir / f"{stem}.stdout", log_dir / f"{stem}.stderr"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             process = subprocess.Popen(
-                _command(kind, app, port, io, list(args or [])),
+                [*(prefix or []), *_command(kind, app, port, io, list(args or []))],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
@@ -243,9 +248,10 @@ def serve(
     io: str | None = None,
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
 ) -> Iterator[ServerProcess]:
     """A fixture body: the running server, stopped (and checked) afterwards."""
-    server = start_server(kind, app, log_dir, io=io, args=args, env=env)
+    server = start_server(kind, app, log_dir, io=io, args=args, env=env, prefix=prefix)
     try:
         yield server
     finally:
