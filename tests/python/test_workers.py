@@ -156,7 +156,11 @@ def test_the_port_keeps_answering_while_a_worker_is_killed_under_load(workers: S
             "the replacement answering under load",
             workers,
         )
-        wait_for(lambda: sum(start > gone for start, _ in list(outcomes)) >= 40, "40 requests after the kill", workers)
+        wait_for(
+            lambda: sum(start > gone for start, _ in list(outcomes)) >= 40,
+            "40 requests after the kill",
+            workers,
+        )
     finally:
         stop.set()
         for thread in threads:
