@@ -3,16 +3,21 @@
     /slow      answers "done" after SLOW_SECONDS (printed marker when it starts)
     /forever   streams a chunk every 50 ms until receive() says http.disconnect
     /hang      sleeps for a minute before answering (printed marker when it starts)
+    /held?release=PATH
+               answers "released" once the file PATH exists (printed marker when it starts)
     anything   "ok"
 The lifespan prints a marker when it is told to shut down.
 """
 
 import asyncio
+import os
 import sys
+from urllib.parse import parse_qs
 
 SLOW_SECONDS = 1.0
 SLOW_STARTED = "shutdown-app: slow request started"
 HANG_STARTED = "shutdown-app: hanging request started"
+HELD_STARTED = "shutdown-app: held request started"
 STREAM_STARTED = "shutdown-app: stream started"
 DISCONNECT_SEEN = "shutdown-app: disconnect seen"
 LIFESPAN_SHUTDOWN = "shutdown-app: lifespan shutdown"
@@ -62,6 +67,13 @@ async def app(scope, receive, send):
     if scope["path"] == "/hang":
         note(HANG_STARTED)
         await asyncio.sleep(60)
+    if scope["path"] == "/held":
+        # Held until the test says so, which it does only after the shutdown has begun.
+        release = parse_qs(scope["query_string"].decode())["release"][0]
+        note(HELD_STARTED)
+        while not os.path.exists(release):
+            await asyncio.sleep(0.05)
+        body = b"released"
     if scope["path"] == "/slow":
         note(SLOW_STARTED)
         await asyncio.sleep(SLOW_SECONDS)

@@ -6,6 +6,7 @@ second Ctrl+C cuts the wait short."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import signal
 import socket
 import time
@@ -15,10 +16,12 @@ import httpx
 import pytest
 
 from asgi_servers import IO_BACKENDS, ServerProcess, start_server, stop_process
+from raw_http import ResponseReader, build_request
 
 APP = "shutdown_app:app"
 SLOW_STARTED = "shutdown-app: slow request started"
 STREAM_STARTED = "shutdown-app: stream started"
+HELD_STARTED = "shutdown-app: held request started"
 DISCONNECT_SEEN = "shutdown-app: disconnect seen"
 LIFESPAN_SHUTDOWN = "shutdown-app: lifespan shutdown"
 EXIT_TIMEOUT = 20.0
@@ -56,6 +59,32 @@ def test_requests_in_flight_finish_then_lifespan_shutdown_and_exit_0(tmp_path: P
     # Nothing is accepted any more.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+
+
+@pytest.mark.parametrize("io", IO_BACKENDS)
+def test_two_hundred_requests_in_flight_all_complete_after_sigterm(tmp_path: Path, io: str) -> None:
+    # The requests are held by the app until the shutdown has begun, so all 200 are in
+    # flight when SIGTERM arrives, however slowly this machine starts them.
+    server = started(tmp_path, io)
+    release = tmp_path / "release"
+    clients = 200
+    request = build_request("GET", f"/held?release={release}", headers=[("Host", "t")])
+    with contextlib.ExitStack() as connections:
+        sockets = [connections.enter_context(server.connect(timeout=EXIT_TIMEOUT)) for _ in range(clients)]
+        for sock in sockets:
+            sock.sendall(request)
+        deadline = time.monotonic() + EXIT_TIMEOUT
+        while server.stderr().count(HELD_STARTED) < clients and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.stderr().count(HELD_STARTED) == clients, server.stderr()[-3000:]
+        server.process.send_signal(signal.SIGTERM)
+        server.wait_for_output("Shutting down")
+        assert server.alive(), "the server exited with requests in flight"
+        release.touch()
+        answered = [(r.status, r.body) for r in (ResponseReader(sock).read_response() for sock in sockets)]
+    assert answered.count((200, b"released")) == clients, sorted(set(answered))
+    assert exit_code(server) == 0
+    assert LIFESPAN_SHUTDOWN in server.stderr()
 
 
 @pytest.mark.parametrize("io", IO_BACKENDS)

@@ -117,6 +117,60 @@ def test_killed_child_is_replaced(workers: ServerProcess) -> None:
     assert served_by(workers) in live_children(workers) - {victim}
 
 
+@pytest.mark.parametrize(
+    "workers", [["--workers", "2", "--io", "epoll"], ["--workers", "2", "--io", "uring"]], indirect=True
+)
+def test_the_port_keeps_answering_while_a_worker_is_killed_under_load(workers: ServerProcess) -> None:
+    # Clients keep asking, each request on a new connection, while one child is killed
+    # with SIGKILL. The children share the parent's listening socket, so connections
+    # waiting in its queue go to the survivor: once the victim is gone, no request fails.
+    # A request the victim had already accepted dies with it (no server can answer that
+    # one), so requests started before the victim was gone may fail, at most one per client.
+    victim = started_pids(workers)[0]
+    clients = 4
+    stop = threading.Event()
+    outcomes: list[tuple[float, int | None]] = []  # (start time, PID that answered or None)
+
+    def keep_asking() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                response = httpx.get(f"{workers.url}/pid", timeout=WAIT)
+                outcomes.append((started, int(response.text) if response.status_code == 200 else None))
+            except httpx.HTTPError:
+                outcomes.append((started, None))
+
+    threads = [threading.Thread(target=keep_asking) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(outcomes) >= 20, "20 requests under load", workers)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: not alive(victim), f"the victim {victim} gone", workers)
+        gone = time.monotonic()
+        wait_for_children(workers, 3)
+        first_two = set(started_pids(workers)[:2])
+        replacement = wait_for(lambda: live_children(workers) - first_two, "a replacement child", workers)
+        wait_for(
+            lambda: any(start > gone and pid in replacement for start, pid in list(outcomes)),
+            "the replacement answering under load",
+            workers,
+        )
+        wait_for(
+            lambda: sum(start > gone for start, _ in list(outcomes)) >= 40,
+            "40 requests after the kill",
+            workers,
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=WAIT)
+    before = [pid for start, pid in outcomes if start <= gone]
+    after = [pid for start, pid in outcomes if start > gone]
+    assert after and None not in after, f"{after.count(None)} of {len(after)} requests after the kill failed"
+    assert before.count(None) <= clients, f"{before.count(None)} requests in flight at the kill failed"
+
+
 def test_sighup_replaces_every_child(workers: ServerProcess) -> None:
     before = set(started_pids(workers))
     workers.process.send_signal(signal.SIGHUP)
