@@ -18,7 +18,7 @@ CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
 .PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench \
-        bench-workers bench-gunicorn perf-gate callgrind-gate callgrind-budget clean \
+        bench-workers bench-gunicorn test-gunicorn-oldest perf-gate callgrind-gate callgrind-budget clean \
         test-asan test-asan-cpp test-asan-python test-tsan soak
 
 all: install build-cpp
@@ -194,6 +194,13 @@ bench-gunicorn: install
 	    --server 'DBridgeWorker=$(PYBIN)/gunicorn -w 2 -k dbridge_asgi.workers.DBridgeWorker --chdir {app_dir} -b 127.0.0.1:{port} --log-level warning {app}' \
 	    --server 'UvicornWorker=$(PYBIN)/gunicorn -w 2 -k uvicorn_worker.UvicornWorker --chdir {app_dir} -b 127.0.0.1:{port} --log-level warning {app}' \
 	    $(BENCH_ARGS)
+
+# The Gunicorn worker against the oldest Gunicorn uvicorn-worker supports (21.2), put in
+# front of the venv's newer one for this run only.
+GUNICORN_OLDEST := 21.2.0
+test-gunicorn-oldest: install
+	$(PY) -m pip install --quiet --target $(BUILD)/gunicorn-$(GUNICORN_OLDEST) gunicorn==$(GUNICORN_OLDEST)
+	PYTHONPATH=$(abspath $(BUILD)/gunicorn-$(GUNICORN_OLDEST)) $(PY) -m pytest tests/python/test_gunicorn_worker.py
 
 # The gates CI runs. callgrind: instructions per request of the core on a fixed replay,
 # against load/callgrind_budget.json (exact; `make callgrind-budget` records a new one).
