@@ -326,6 +326,10 @@ class Config:
             logger.info(
                 "--http %s has no effect: dbridge-asgi parses HTTP/1.1 in its C++ core.", self.http
             )
+        if self.ws not in ("auto", "none"):
+            logger.info(
+                "--ws %s has no effect: dbridge-asgi serves WebSockets with its C++ implementation.", self.ws
+            )
         if self.http2:
             logger.warning("--http2: HTTP/2 is not supported by dbridge-asgi; serving HTTP/1.1.")
 

@@ -27,6 +27,8 @@ def test_every_uvicorn_option_is_accepted() -> None:
         (["--http", "httptools"], "--http httptools has no effect"),
         (["--http", "h11"], "--http h11 has no effect"),
         (["--http2"], "HTTP/2 is not supported by dbridge-asgi; serving HTTP/1.1"),
+        (["--ws", "wsproto"], "--ws wsproto has no effect"),
+        (["--ws", "websockets-sansio"], "--ws websockets-sansio has no effect"),
     ],
 )
 def test_options_without_effect_are_accepted_and_said_once(
