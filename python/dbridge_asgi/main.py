@@ -9,6 +9,7 @@ case, as uvicorn's auto_envvar_prefix makes it: UVICORN_PORT, UVICORN_HEADERS.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import platform
@@ -20,13 +21,11 @@ from typing import Any, Callable
 import click
 
 from dbridge_asgi.config import (
-    CERT_NONE,
     HTTP_CHOICES,
     INTERFACES,
     IO_CHOICES,
     LIFESPAN_MODES,
     LOOP_CHOICES,
-    SSL_PROTOCOL_VERSION,
     STARTUP_FAILURE,
     WS_CHOICES,
     Config,
@@ -45,10 +44,22 @@ def _envvars(name: str) -> list[str]:
     return [f"{prefix}_{name.upper()}" for prefix in ENV_PREFIXES]
 
 
+# Each option's default is Config's (one definition for the CLI, run() and the Gunicorn
+# worker, which all build a Config); an option states its own only where the command line
+# needs another form (multiple values, log_config's "not given").
+_CONFIG_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(Config.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
+
+
 def option(*param_decls: str, **attrs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """click.option with the two environment variables named after the option's parameter."""
+    """click.option with Config's default and the two environment variables named after it."""
     name = click.Option(param_decls).name
     assert name is not None
+    if "default" not in attrs and not attrs.get("multiple") and name in _CONFIG_DEFAULTS:
+        attrs["default"] = _CONFIG_DEFAULTS[name]
     return click.option(*param_decls, envvar=_envvars(name), **attrs)
 
 
@@ -79,23 +90,21 @@ def _parse_headers(
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("app", envvar=_envvars("app"))
-@option("--host", type=str, default="127.0.0.1", show_default=True, help="Listen on this address.")
+@option("--host", type=str, show_default=True, help="Listen on this address.")
 @option(
     "--port",
     type=int,
-    default=8000,
     show_default=True,
     help="Listen on this TCP port; 0 lets the kernel pick a free one.",
 )
-@option("--uds", type=str, default=None, help="Listen on this Unix domain socket path instead of host:port.")
+@option("--uds", type=str, help="Listen on this Unix domain socket path instead of host:port.")
 @option(
     "--fd",
     type=int,
-    default=None,
     help="Serve on an already-bound socket inherited as this file descriptor (socket activation, supervisors).",
 )
 @option(
-    "--reload", is_flag=True, default=False, help="Restart the server when files change (needs watchfiles)."
+    "--reload", is_flag=True, help="Restart the server when files change (needs watchfiles)."
 )
 @option(
     "--reload-dir",
@@ -120,59 +129,50 @@ def _parse_headers(
 @option(
     "--reload-delay",
     type=float,
-    default=0.25,
     show_default=True,
     help="Seconds between looks for changes.",
 )
 @option(
     "--workers",
     type=int,
-    default=None,
     help="Number of worker processes, kept running by a parent process; defaults to $WEB_CONCURRENCY, else 1.",
 )
 @option(
     "--http",
     type=click.Choice(HTTP_CHOICES),
-    default="auto",
     show_default=True,
     help="Accepted for uvicorn compatibility: HTTP/1.1 is parsed by the C++ core whatever is chosen (logged once).",
 )
 @option(
     "--http2",
     is_flag=True,
-    default=False,
     help="Accepted for uvicorn compatibility: HTTP/2 is not served; HTTP/1.1 is (logged once).",
 )
 @option(
     "--h11-max-incomplete-event-size",
     type=int,
-    default=None,
     help="The most bytes of an incomplete request head to buffer (h11's limit in uvicorn): here the header-section limit (431 beyond).",
 )
 @option(
     "--reset-contextvars",
     is_flag=True,
-    default=False,
     help="Run each ASGI request in a fresh contextvars.Context, as uvicorn does with this flag.",
 )
 @option(
     "--loop",
     type=click.Choice(LOOP_CHOICES),
-    default="auto",
     show_default=True,
     help="Event loop: uvloop when installed (auto), or force one; 'ring' is asyncio on the io_uring ring.",
 )
 @option(
     "--io",
     type=click.Choice(IO_CHOICES),
-    default="auto",
     show_default=True,
     help="Socket I/O backend: io_uring where the kernel allows it, else epoll (auto), or force one.",
 )
 @option(
     "--ws",
     type=click.Choice(WS_CHOICES),
-    default="auto",
     show_default=True,
     help="WebSocket protocol: the core's own for every choice but 'none' (upgrade requests then go to the app "
     "as HTTP).",
@@ -180,56 +180,48 @@ def _parse_headers(
 @option(
     "--ws-max-size",
     type=int,
-    default=16777216,
     show_default=True,
     help="Largest WebSocket message in bytes; a larger one closes the connection with 1009.",
 )
 @option(
     "--ws-max-queue",
     type=int,
-    default=32,
     show_default=True,
     help="Received WebSocket messages held for the app before the socket stops being read.",
 )
 @option(
     "--ws-ping-interval",
     type=float,
-    default=20.0,
     show_default=True,
     help="Seconds between WebSocket keepalive pings (0: none).",
 )
 @option(
     "--ws-ping-timeout",
     type=float,
-    default=20.0,
     show_default=True,
     help="Seconds to wait for a pong before closing the WebSocket with 1011 (0: wait forever).",
 )
 @option(
     "--ws-per-message-deflate",
     type=bool,
-    default=True,
     show_default=True,
     help="Offer permessage-deflate compression to WebSocket clients.",
 )
 @option(
     "--lifespan",
     type=click.Choice(LIFESPAN_MODES),
-    default="auto",
     show_default=True,
     help="Run the app's lifespan startup/shutdown: on, off, or on if the app supports it (auto).",
 )
 @option(
     "--interface",
     type=click.Choice([interface for interface in INTERFACES if interface != "wsgi"]),
-    default="auto",
     show_default=True,
     help="Application interface; auto tells ASGI 3 from ASGI 2 by inspecting the app. WSGI is not supported.",
 )
 @option(
     "--env-file",
     type=click.Path(exists=True),
-    default=None,
     help="Load environment variables from this file (needs python-dotenv).",
 )
 @option(
@@ -241,64 +233,53 @@ def _parse_headers(
 @option(
     "--log-level",
     type=click.Choice(list(LOG_LEVELS)),
-    default=None,
     help="Log level of the server's loggers. [default: info]",
 )
 @option(
     "--access-log/--no-access-log",
-    default=True,
     help="Log one line per response on the access logger.",
 )
 @option(
     "--use-colors/--no-use-colors",
-    default=None,
     help="Colour the log output; by default only when writing to a terminal.",
 )
 @option(
     "--proxy-headers/--no-proxy-headers",
-    default=True,
     help="Take the client address and scheme from X-Forwarded-For/-Proto on connections from "
     "--forwarded-allow-ips.",
 )
 @option(
     "--forwarded-allow-ips",
     type=str,
-    default=None,
     help="Comma-separated addresses, networks or literals (a Unix socket path) whose proxy headers are "
     "trusted, '*' for all; defaults to $FORWARDED_ALLOW_IPS, else '127.0.0.1,::1'.",
 )
 @option(
     "--server-header/--no-server-header",
-    default=True,
     help="Send a Server header with every response.",
 )
 @option(
     "--date-header/--no-date-header",
-    default=True,
     help="Send a Date header with every response.",
 )
 @option(
     "--root-path",
     type=str,
-    default="",
     help="The ASGI root_path, for an app mounted below a URL prefix by a proxy.",
 )
 @option(
     "--limit-concurrency",
     type=int,
-    default=None,
     help="Answer 503 to new requests while this many are in progress.",
 )
 @option(
     "--limit-max-requests",
     type=int,
-    default=None,
     help="Stop the process after this many requests (a supervisor is expected to start a new one).",
 )
 @option(
     "--limit-max-requests-jitter",
     type=int,
-    default=0,
     show_default=True,
     help="Add a random 0 to this many requests to --limit-max-requests per process, so workers do not "
     "all restart at once.",
@@ -306,21 +287,18 @@ def _parse_headers(
 @option(
     "--backlog",
     type=int,
-    default=2048,
     show_default=True,
     help="Connections the kernel may queue before they are accepted.",
 )
 @option(
     "--timeout-keep-alive",
     type=int,
-    default=5,
     show_default=True,
     help="Close a keep-alive connection after this many seconds without a new request.",
 )
 @option(
     "--header-timeout",
     type=float,
-    default=30.0,
     show_default=True,
     help="Answer 408 and close when a request's head takes longer than this many seconds to arrive.",
 )
@@ -329,29 +307,25 @@ def _parse_headers(
     "--timeout-send",
     "send_timeout",
     type=float,
-    default=60.0,
     hidden=True,
     help="Close a connection whose client reads none of its response for this many seconds.",
 )
 @option(
     "--timeout-graceful-shutdown",
     type=int,
-    default=None,
     help="On shutdown, wait at most this many seconds for in-flight requests, then cancel them. "
     "[default: wait for ever]",
 )
-@option("--ssl-keyfile", type=str, default=None, help="Serve HTTPS with this private key (PEM).")
+@option("--ssl-keyfile", type=str, help="Serve HTTPS with this private key (PEM).")
 @option(
     "--ssl-certfile",
     type=str,
-    default=None,
     help="Serve HTTPS with this certificate chain (PEM, server certificate first); it may hold the key too.",
 )
-@option("--ssl-keyfile-password", type=str, default=None, help="Password of an encrypted --ssl-keyfile.")
+@option("--ssl-keyfile-password", type=str, help="Password of an encrypted --ssl-keyfile.")
 @option(
     "--ssl-version",
     type=int,
-    default=SSL_PROTOCOL_VERSION,
     show_default=True,
     help="TLS versions, as the stdlib ssl module's PROTOCOL_* numbers: 17 or 2 allow what OpenSSL allows "
     "(TLS 1.2 and 1.3 by default); 3, 4, 5 allow only TLS 1.0, 1.1, 1.2.",
@@ -359,24 +333,21 @@ def _parse_headers(
 @option(
     "--ssl-cert-reqs",
     type=int,
-    default=CERT_NONE,
     show_default=True,
     help="Client certificates, as the ssl module's CERT_* numbers: 0 not asked for, 1 verified if sent, "
     "2 required.",
 )
 @option(
-    "--ssl-ca-certs", type=str, default=None, help="CA certificates (PEM) that verify client certificates."
+    "--ssl-ca-certs", type=str, help="CA certificates (PEM) that verify client certificates."
 )
 @option(
     "--ssl-ciphers",
     type=str,
-    default=None,
     help="OpenSSL cipher list for TLS 1.2 and older. [default: OpenSSL's]",
 )
 @option(
     "--timeout-worker-healthcheck",
     type=int,
-    default=5,
     show_default=True,
     help="With --workers: replace a worker process that does not answer a health check within this many seconds.",
 )
@@ -404,7 +375,6 @@ def _parse_headers(
 @option(
     "--factory",
     is_flag=True,
-    default=False,
     help="APP is a factory: call it with no arguments to get the ASGI app.",
 )
 def main(app: str, **options: Any) -> None:

@@ -325,3 +325,23 @@ def test_bad_option_exits_2_like_uvicorn(tmp_path: Path) -> None:
     result = run_cli(["cliapp:app", "--lifespan", "sometimes"], cwd=tmp_path)
     assert result.returncode == 2
     assert "Invalid value for '--lifespan': 'sometimes' is not one of 'auto', 'on', 'off'." in result.stderr
+
+
+def test_every_option_default_is_configs() -> None:
+    """One definition: the CLI takes its defaults from Config (as run() and the Gunicorn
+    worker do), except where the command line needs another form."""
+    import inspect
+
+    import click
+
+    command = importlib.import_module("dbridge_asgi.main").main
+    config_defaults = {name: p.default for name, p in inspect.signature(Config.__init__).parameters.items()}
+    command_line_forms = {"reload_dirs", "reload_includes", "reload_excludes", "headers", "log_config", "app_dir"}
+    checked = 0
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in command_line_forms or param.name == "version":
+            continue
+        assert param.name in config_defaults, f"--{param.name} is not a Config keyword"
+        assert param.default == config_defaults[param.name], param.name
+        checked += 1
+    assert checked > 40
