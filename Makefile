@@ -120,6 +120,10 @@ test-asan-python: install $(ASAN_BUILD)/build.ninja
 	@test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
 	mkdir -p $(ASAN_VENV)/shims && printf '#!/bin/sh\nexec env -u LD_PRELOAD %s "$$@"\n' "$$(command -v curl)" \
 	    > $(ASAN_VENV)/shims/curl && chmod +x $(ASAN_VENV)/shims/curl
+	# Gunicorn comes from .venv (the .pth below); its arbiter runs on this venv's Python so
+	# the workers load the sanitized extension.
+	printf '#!%s\nimport sys\nfrom gunicorn.app.wsgiapp import run\nsys.exit(run())\n' \
+	    "$(abspath $(ASAN_VENV))/bin/python" > $(ASAN_VENV)/bin/gunicorn && chmod +x $(ASAN_VENV)/bin/gunicorn
 	echo "$(abspath $(SITE_PACKAGES))" > $$($(ASAN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dbridge-test-deps.pth
 	PATH=$(abspath $(VENV))/bin:$$PATH $(ASAN_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation \
 	    --config-settings=build-dir=$(BUILD)/asan-wheel --config-settings=cmake.build-type=RelWithDebInfo \
