@@ -11,6 +11,10 @@ namespace dbridge::asgi {
 
 namespace {
 
+// The longest a select() sleeps: Python runs signal handlers only between bytecodes, so a
+// signal that lands just before the wait is handled at the latest this much later.
+constexpr int max_wait_ms = 250;
+
 // selectors.EVENT_READ / EVENT_WRITE.
 constexpr unsigned event_read = 1;
 constexpr unsigned event_write = 2;
@@ -133,6 +137,17 @@ PyObject* ring_selector::select(PyObject* timeout) {
     _unarmed.clear();
     if (!_ready.empty()) {
         timeout_ms = 0;  // completions reaped outside select() (a worker's own poll)
+    }
+    if (timeout_ms != 0) {
+        // A signal that arrived since the interpreter last looked would otherwise wait
+        // for the next completion: run its handler now. What arrives between this check
+        // and the kernel's wait is covered by the bound on the wait below.
+        if (PyErr_CheckSignals() < 0) {
+            return nullptr;
+        }
+        if (timeout_ms < 0 || timeout_ms > max_wait_ms) {
+            timeout_ms = max_wait_ms;
+        }
     }
     try {
         _reactor->poll(timeout_ms);
