@@ -18,7 +18,7 @@ CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
 .PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench \
-        bench-workers bench-gunicorn test-gunicorn-oldest perf-gate callgrind-gate callgrind-budget clean \
+        bench-workers bench-gunicorn test-gunicorn-oldest perf-gate callgrind-gate callgrind-budget callgrind-asgi clean \
         test-asan test-asan-cpp test-asan-python test-tsan soak
 
 all: install build-cpp
@@ -215,6 +215,13 @@ callgrind-gate: build-cpp
 
 callgrind-budget: build-cpp
 	$(PYTHON) load/callgrind_gate.py --replay $(CPP_BUILD)/dbridge-replay --update
+
+# The whole server process (interpreter, loop, app) under callgrind: instructions per
+# request in user space, dbridge-asgi against uvicorn, exact. CALLGRIND_SCENARIO: raw,
+# fastapi_get or echo_10k.
+CALLGRIND_SCENARIO ?= raw
+callgrind-asgi: install
+	$(PY) load/callgrind_asgi.py --server dbridge-asgi --server uvicorn --scenario $(CALLGRIND_SCENARIO)
 
 perf-gate: install
 	$(VENV)/bin/dbridge-asgi bench --scenario raw --servers dbridge-asgi,uvicorn --duration 3 \

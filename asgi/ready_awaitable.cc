@@ -11,6 +11,10 @@ struct ready_awaitable {
 
 PyTypeObject ready_awaitable_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
+// send() and most calls complete with None: one shared instance serves them all (with no
+// result it has no state, so awaiting it any number of times is the same).
+ready_awaitable* completed_with_none = nullptr;
+
 void ready_dealloc(PyObject* self) {
     Py_XDECREF(reinterpret_cast<ready_awaitable*>(self)->result);
     Py_TYPE(self)->tp_free(self);
@@ -69,10 +73,21 @@ bool ready_awaitable_init(PyObject* module) {
     ready_awaitable_type.tp_iter = PyObject_SelfIter;
     ready_awaitable_type.tp_iternext = ready_next;
     ready_awaitable_type.tp_doc = "An already-completed awaitable.";
-    return PyType_Ready(&ready_awaitable_type) == 0;
+    if (PyType_Ready(&ready_awaitable_type) < 0) {
+        return false;
+    }
+    completed_with_none = PyObject_New(ready_awaitable, &ready_awaitable_type);
+    if (completed_with_none == nullptr) {
+        return false;
+    }
+    completed_with_none->result = nullptr;
+    return true;
 }
 
 PyObject* ready_awaitable_new(PyObject* result) {
+    if (result == nullptr || result == Py_None) {
+        return Py_NewRef(reinterpret_cast<PyObject*>(completed_with_none));
+    }
     auto* a = PyObject_New(ready_awaitable, &ready_awaitable_type);
     if (a == nullptr) {
         return nullptr;

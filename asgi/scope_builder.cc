@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 
 #include "interned.h"
@@ -160,7 +161,31 @@ scope_builder::scope_builder(std::string root_path, std::string scheme, PyObject
       _has_root_path(!root_path.empty()),
       _scheme(PyUnicode_InternFromString(scheme.c_str())),
       _state(py_ref::borrow(state)),
-      _proxies(std::move(proxies)) {}
+      _proxies(std::move(proxies)),
+      _scope_template(PyDict_New()),
+      _asgi_template(PyDict_New()) {
+    if (!_root_path || !_root_path_bytes || !_scheme || !_scope_template || !_asgi_template) {
+        throw std::runtime_error("cannot create the scope template");
+    }
+    // uvicorn's key order; None where each request puts its own value.
+    PyObject* d = _scope_template.get();
+    const std::pair<PyObject*, PyObject*> entries[] = {
+        {names.type, names.http},         {names.asgi, Py_None},         {names.http_version, names.http_1_1},
+        {names.server, Py_None},          {names.client, Py_None},       {names.scheme, _scheme.get()},
+        {names.root_path, _root_path.get()}, {names.headers, Py_None},  {names.state, Py_None},
+        {names.method, Py_None},          {names.path, Py_None},         {names.raw_path, Py_None},
+        {names.query_string, names.empty_bytes}, {names.extensions, Py_None},
+    };
+    for (const auto& [key, value] : entries) {
+        if (PyDict_SetItem(d, key, value) < 0) {
+            throw std::runtime_error("cannot create the scope template");
+        }
+    }
+    if (PyDict_SetItem(_asgi_template.get(), names.version, names.version_3_0) < 0 ||
+        PyDict_SetItem(_asgi_template.get(), names.spec_version, names.spec_2_3) < 0) {
+        throw std::runtime_error("cannot create the scope template");
+    }
+}
 
 void scope_builder::forget_connection(http1::connection& c) {
     auto* v = static_cast<connection_values*>(c.connection_state);
@@ -232,19 +257,19 @@ PyObject* scope_builder::build(http1::connection& c, const http1::request_head& 
     std::string_view raw_path, query;
     split_target(head.target, raw_path, query);
 
-    py_ref scope(PyDict_New());
-    py_ref asgi(PyDict_New());
+    py_ref scope(PyDict_Copy(_scope_template.get()));
+    py_ref asgi(PyDict_Copy(_asgi_template.get()));
     py_ref headers(headers_list(head));
     py_ref method(method_object(head.method));
     py_ref path(decode_path(raw_path));
     py_ref raw(PyBytes_FromStringAndSize(raw_path.data(), static_cast<Py_ssize_t>(raw_path.size())));
-    py_ref query_bytes(query.empty() ? Py_NewRef(names.empty_bytes)
-                                     : PyBytes_FromStringAndSize(query.data(), static_cast<Py_ssize_t>(query.size())));
     py_ref state(_state ? PyDict_Copy(_state.get()) : PyDict_New());
     py_ref extensions(PyDict_New());
     py_ref pathsend(PyDict_New());
-    if (!scope || !asgi || !headers || !method || !path || !raw || !query_bytes || !state || !extensions ||
-        !pathsend) {
+    py_ref query_bytes(query.empty() ? Py_NewRef(names.empty_bytes)
+                                     : PyBytes_FromStringAndSize(query.data(), static_cast<Py_ssize_t>(query.size())));
+    if (!scope || !asgi || !headers || !method || !path || !raw || !state || !extensions || !pathsend ||
+        !query_bytes) {
         return nullptr;
     }
     if (_has_root_path) {
@@ -262,19 +287,17 @@ PyObject* scope_builder::build(http1::connection& c, const http1::request_head& 
                     PyBytes_GET_SIZE(raw.get()));
         raw = py_ref(joined);
     }
+    // Only the values that differ from the template: each is a lookup of an existing key.
     PyObject* d = scope.get();
-    if (PyDict_SetItem(asgi.get(), names.version, names.version_3_0) < 0 ||
-        PyDict_SetItem(asgi.get(), names.spec_version, names.spec_2_3) < 0 ||
-        PyDict_SetItem(extensions.get(), names.http_response_pathsend, pathsend.get()) < 0 ||
-        PyDict_SetItem(d, names.type, names.http) < 0 || PyDict_SetItem(d, names.asgi, asgi.get()) < 0 ||
-        PyDict_SetItem(d, names.http_version, head.version_minor == 1 ? names.http_1_1 : names.http_1_0) < 0 ||
+    if (PyDict_SetItem(extensions.get(), names.http_response_pathsend, pathsend.get()) < 0 ||
+        PyDict_SetItem(d, names.asgi, asgi.get()) < 0 ||
+        (head.version_minor != 1 && PyDict_SetItem(d, names.http_version, names.http_1_0) < 0) ||
         PyDict_SetItem(d, names.server, conn->server) < 0 || PyDict_SetItem(d, names.client, client) < 0 ||
-        PyDict_SetItem(d, names.scheme, scheme) < 0 ||
-        PyDict_SetItem(d, names.root_path, _root_path.get()) < 0 ||
+        (scheme != _scheme.get() && PyDict_SetItem(d, names.scheme, scheme) < 0) ||
         PyDict_SetItem(d, names.headers, headers.get()) < 0 || PyDict_SetItem(d, names.state, state.get()) < 0 ||
         PyDict_SetItem(d, names.method, method.get()) < 0 || PyDict_SetItem(d, names.path, path.get()) < 0 ||
         PyDict_SetItem(d, names.raw_path, raw.get()) < 0 ||
-        PyDict_SetItem(d, names.query_string, query_bytes.get()) < 0 ||
+        (!query.empty() && PyDict_SetItem(d, names.query_string, query_bytes.get()) < 0) ||
         PyDict_SetItem(d, names.extensions, extensions.get()) < 0) {
         return nullptr;
     }

@@ -155,9 +155,10 @@ private:
     py_ref _warn;
     py_ref _error_logger_error;  // logging.getLogger("dbridge_asgi.error").error
     py_ref _error_logger_info;   // and .info
-    py_ref _create_task;         // loop.create_task
-    py_ref _eager_task_type;     // asyncio.Task where it takes eager_start (3.12+), else null
-    py_ref _eager_kwnames;       // ("loop", "eager_start") (+ "context" with --reset-contextvars)
+    py_ref _create_task;         // loop.create_task: used while the app has set a task factory
+    py_ref _get_task_factory;    // loop.get_task_factory
+    py_ref _task_type;           // asyncio.Task, called directly when there is no task factory (3.11+)
+    py_ref _task_kwnames;        // ("loop", ["eager_start" on 3.12+], ["context" with --reset-contextvars])
     bool _reset_contextvars = false;
     py_ref _create_future;       // loop.create_future
     py_ref _call_soon;           // loop.call_soon

@@ -22,6 +22,7 @@ without --root-path:
     /live-exchanges    after a gc.collect(), how many request objects of the server are alive
     /pathsend-dir      pathsends a directory (fails), then tries to send a body anyway
     /bytes?n=N         N bytes in one body message
+    /task              the type and name of the asyncio task running the request
 
 The lifespan puts {"raw_started": True} into the state, so the scope's state shows it.
 """
@@ -200,6 +201,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         gc.collect()
         alive = sum(1 for o in gc.get_objects() if type(o).__name__ == "Exchange")
         await send_json(send, {"alive": alive})
+    elif route == "/task":
+        task = asyncio.current_task()
+        await send_json(send, {"type": type(task).__name__, "name": task.get_name() if task else None})
     elif route == "/pathsend-dir":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"8")]})
         try:

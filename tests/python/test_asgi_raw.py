@@ -609,3 +609,29 @@ def test_keep_alive_timeout_does_not_cut_a_response_read_slowly(
                     if received >= size:
                         break
             assert received == size, f"{server.label}: {received} of {size} body bytes before the close"
+
+
+# ---- task factories --------------------------------------------------------------------------
+# Without a task factory the core makes each request's asyncio.Task itself (skipping the
+# loop's create_task wrapper); once an app or an instrumentation library installs one with
+# loop.set_task_factory(), every request's task must come from it, as under uvicorn.
+
+
+@pytest.mark.parametrize("kind_io", ["uvicorn", *IO_BACKENDS])
+def test_requests_run_in_tasks_from_the_loops_task_factory(kind_io: str, tmp_path: Path) -> None:
+    kind, io = ("uvicorn", None) if kind_io == "uvicorn" else ("dbridge-asgi", kind_io)
+    for server in serve(kind, "task_factory_app:app", tmp_path, io=io):
+        made = []
+        with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT) as client:
+            for _ in range(3):
+                seen = client.get("/").json()
+                assert seen["task_type"] == "CountedTask", seen
+                made.append(seen["made"])
+        # Each request made (at least) one task through the factory.
+        assert made[0] >= 1 and made[1] > made[0] and made[2] > made[1], made
+
+
+def test_a_request_task_is_an_asyncio_task_named_as_usual(both: list[ServerProcess]) -> None:
+    for server in both:
+        scope_task = httpx.get(f"{server.url}/task", timeout=REQUEST_TIMEOUT).json()
+        assert scope_task["type"] == "Task" and re.fullmatch(r"Task-\d+", scope_task["name"]), (server.label, scope_task)

@@ -177,3 +177,24 @@ def test_locust_mix_runs_headless(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     (run,) = json.loads((tmp_path / "b.json").read_text())["runs"]
     assert run["requests"] > 0 and run["errors"] == 0
+
+
+# ---- callgrind of the whole server -------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_callgrind_asgi_counts_a_requests_instructions_and_keeps_the_dump(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "load" / "callgrind_asgi.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--scenario", "raw", "--rounds", "3", "--keep", str(tmp_path)],
+        capture_output=True, text=True, timeout=BENCH_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[0]
+    assert line.startswith("raw  dbridge-asgi") and "instructions per request" in line, result.stdout
+    per_request = float(line.split()[2].replace(",", ""))
+    # A request runs the interpreter: thousands of instructions at least; a figure
+    # of millions would mean the zeroing or the division went wrong.
+    assert 2_000 < per_request < 1_000_000, line
+    dumps = list(tmp_path.glob("dbridge-asgi-raw.callgrind.1"))
+    assert dumps and "Trigger: dump" in dumps[0].read_text(errors="replace")[:3000]
