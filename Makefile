@@ -217,7 +217,7 @@ callgrind-budget: build-cpp
 	$(PYTHON) load/callgrind_gate.py --replay $(CPP_BUILD)/dbridge-replay --update
 
 # The whole server process (interpreter, loop, app) under callgrind: instructions per
-# request in user space, dbridge-asgi against uvicorn, exact. CALLGRIND_SCENARIO: raw,
+# request in user space, dbridge-asgi against uvicorn, exact. CALLGRIND_SCENARIO: raw, fastapi_post,
 # fastapi_get or echo_10k.
 CALLGRIND_SCENARIO ?= raw
 callgrind-asgi: install

@@ -10,7 +10,7 @@ keep-alive connections, all written before any response is read, so each wake-up
 the server handles a batch as under wrk. The figure is exact and repeatable (it does not
 move with the machine's load), unlike CPU time; it leaves out the kernel's share.
 
-    python3 load/callgrind_asgi.py [--server dbridge-asgi|uvicorn] [--scenario raw|fastapi_get|echo_10k]
+    python3 load/callgrind_asgi.py [--server dbridge-asgi|uvicorn] [--scenario raw|fastapi_get|fastapi_post|echo_10k]
                                    [--rounds 100] [--keep DIR]
 
 The dump's per-function costs (callgrind_annotate FILE) show where the instructions go;
@@ -21,6 +21,7 @@ shared rings, and the request path above the backend is the same code.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import socket
@@ -36,9 +37,17 @@ WARMUP_ROUNDS = 20
 START_TIMEOUT = 120.0  # the interpreter starts some 50 times slower under valgrind
 
 ECHO_BODY = bytes(range(256)) * 40
+POST_1K = json.dumps(
+    {"name": "widget", "description": "x" * 800, "price": 12.5, "tags": [f"tag{i}" for i in range(20)]}
+).encode()
 SCENARIOS = {
     "raw": ("raw_hello:app", b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: cg\r\nAccept: */*\r\n\r\n"),
     "fastapi_get": ("scenarios_app:app", b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: cg\r\nAccept: */*\r\n\r\n"),
+    "fastapi_post": (
+        "scenarios_app:app",
+        b"POST /items HTTP/1.1\r\nHost: bench\r\nUser-Agent: cg\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(POST_1K) + POST_1K,
+    ),
     "echo_10k": (
         "scenarios_app:app",
         b"POST /echo HTTP/1.1\r\nHost: bench\r\nUser-Agent: cg\r\nContent-Type: application/octet-stream\r\n"
