@@ -37,6 +37,8 @@ async def app(scope, receive, send):
             reply = {"type": "websocket.send", "text": text[:-1]}
         elif path == "/bytes":
             reply = {"type": "websocket.send", "bytes": text.encode()}
+        elif text is None:
+            reply = {"type": "websocket.send", "bytes": message["bytes"]}
         else:
             reply = {"type": "websocket.send", "text": text}
         await send(reply)
