@@ -53,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", type=int, default=1, help="requests written per send")
     p.add_argument("--no-keepalive", action="store_true", help="a new connection per request")
     p.add_argument("--websocket", action="store_true",
-                   help="the scenario from --path etc. is a WebSocket echo: APP echoes each message at --path")
+                   help="the scenario from --path etc. is a WebSocket echo: APP echoes messages at --path")
     p.add_argument("--message-size", type=int, help="WebSocket scenarios: bytes per message (default: 1024)")
-    p.add_argument("--in-flight", type=int, help="WebSocket scenarios: messages in flight per connection (default: 1)")
+    p.add_argument("--in-flight", type=int,
+                   help="WebSocket scenarios: messages in flight per connection (default: 1)")
     p.add_argument("--idle-connections", type=int, default=10_000,
                    help="connections the idle_10k scenario holds (default: 10000)")
     p.add_argument("--servers", help="comma-separated built-in servers (default: dbridge-asgi,uvicorn and "
@@ -103,8 +104,8 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
         headers.append((name.strip(), value.strip()))
     scenario = Scenario(args.name, "from the command line", None, path=args.path, method=args.method.upper(),
                         body=args.body_file.read_bytes() if args.body_file else b"", headers=headers,
-                        connections=args.connections, pipeline=args.pipeline, keep_alive=not args.no_keepalive,
-                        kind="ws" if args.websocket else "wrk")
+                        connections=args.connections, pipeline=args.pipeline,
+                        keep_alive=not args.no_keepalive, kind="ws" if args.websocket else "wrk")
     _message_options(scenario, args)
     return [scenario]
 
@@ -248,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                         run = one_run(server, scenario, args, app, app_dir, Path(tmp), started, rnd)
                         runs.append(run)
                         unit = "msg" if scenario.kind == "ws" else "req"
-                        print(f"round {rnd}  {scenario.name:13} {server.name:16} {run['rps']:>10,.0f} {unit}/s  "
-                              f"{run['cpu_us_per_request']:8.2f} CPU µs/{unit}  p99 {report._latency(run['p99_us'])}"
+                        print(f"round {rnd}  {scenario.name:13} {server.name:16} {run['rps']:>10,.0f} {unit}/s"
+                              f"  {run['cpu_us_per_request']:8.2f} CPU µs/{unit}"
+                              f"  p99 {report._latency(run['p99_us'])}"
                               f"  errors {run['errors'] + run['non_2xx']}", flush=True)
                         if run.get("error_detail"):
                             print(run["error_detail"], file=sys.stderr, flush=True)

@@ -113,12 +113,13 @@ def wsload_path() -> str:
         return str(beside)
     found = shutil.which("dbridge-wsload")
     if found is None:
-        raise BenchError("dbridge-wsload is not installed: it is built with the package (pip install dbridge-asgi) "
-                         "or by the dev tools build (DBRIDGE_BUILD_TOOLS); or set DBRIDGE_WSLOAD")
+        raise BenchError("dbridge-wsload is not installed: it is built with the package (pip install "
+                         "dbridge-asgi) or by the dev tools build (DBRIDGE_BUILD_TOOLS); or set DBRIDGE_WSLOAD")
     return found
 
 
-def run_ws(scenario: Scenario, port: int, duration: float, cpus: str, started: list[subprocess.Popen]) -> dict:
+def run_ws(scenario: Scenario, port: int, duration: float, cpus: str,
+           started: list[subprocess.Popen]) -> dict:
     command = ["taskset", "-c", cpus, wsload_path(), "--port", str(port), "--path", scenario.path,
                "--connections", str(scenario.connections), "--size", str(scenario.message_size),
                "--in-flight", str(scenario.in_flight), "--duration", str(duration)]

@@ -71,10 +71,10 @@ SHIPPED = {
                  kind="idle"),
         Scenario("locust_mix", "a locust mix of the FastAPI endpoints with think time", FASTAPI,
                  kind="locust"),
-        Scenario("ws_echo", "FastAPI WebSocket echo of 1 KB text messages, 64 connections (req = message)",
-                 FASTAPI, path="/ws", kind="ws"),
-        Scenario("ws_echo_raw", "raw ASGI WebSocket echo of 1 KB text messages, 64 connections (req = message)",
-                 RAW_WS, path="/", kind="ws"),
+        Scenario("ws_echo", "FastAPI WebSocket echo of 1 KB text messages, 64 connections "
+                 "(a request = a message)", FASTAPI, path="/ws", kind="ws"),
+        Scenario("ws_echo_raw", "raw ASGI WebSocket echo of 1 KB text messages, 64 connections "
+                 "(a request = a message)", RAW_WS, path="/", kind="ws"),
     ]
 }
 

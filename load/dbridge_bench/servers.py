@@ -49,7 +49,8 @@ def builtin(name: str) -> Server:
     if name == "uvicorn":
         return Server(name, [sys.executable, "-m", "uvicorn", "{app}", "--app-dir", "{app_dir}",
                              "--host", "{host}", "--port", "{port}", "--loop", "uvloop",
-                             "--http", "httptools", "--no-access-log", "--log-level", "warning"], builtin=True)
+                             "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+                      builtin=True)
     if name == "granian":
         return Server(name, [_python_tool("granian"), "--interface", "asgi", "--workers", "1",
                              "--host", "{host}", "--port", "{port}", "--log-level", "warning",

@@ -63,7 +63,15 @@ struct options {
     bool binary = false;
 };
 
-enum error_kind { connect_error, handshake_error, mismatch_error, closed_error, protocol_error, timeout_error, kinds };
+enum error_kind {
+    connect_error,
+    handshake_error,
+    mismatch_error,
+    closed_error,
+    protocol_error,
+    timeout_error,
+    kinds
+};
 const char* const error_names[kinds] = {"connect", "handshake", "mismatch", "closed", "protocol", "timeout"};
 
 struct tally {
@@ -273,7 +281,8 @@ void load_run::open_all() {
             nonce[k] = static_cast<unsigned char>(_rng());
         }
         for (int k = 0; k < 18; k += 3) {
-            const std::uint32_t v = (std::uint32_t{nonce[k]} << 16) | (std::uint32_t{nonce[k + 1]} << 8) | nonce[k + 2];
+            const std::uint32_t v =
+                (std::uint32_t{nonce[k]} << 16) | (std::uint32_t{nonce[k + 1]} << 8) | nonce[k + 2];
             c.key.push_back(b64[(v >> 18) & 63]);
             c.key.push_back(b64[(v >> 12) & 63]);
             c.key.push_back(b64[(v >> 6) & 63]);
@@ -351,7 +360,9 @@ bool header_is(std::string_view line, std::string_view name) {
         return false;
     }
     for (std::size_t i = 0; i < name.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(line[i])) != std::tolower(static_cast<unsigned char>(name[i]))) {
+        const auto have = static_cast<unsigned char>(line[i]);
+        const auto want = static_cast<unsigned char>(name[i]);
+        if (std::tolower(have) != std::tolower(want)) {
             return false;
         }
     }
@@ -466,7 +477,7 @@ void load_run::parse_frames(connection& c) {
                 if (c.state == phase::closing) {
                     finish(c);  // the answer to our close: the closing handshake is complete
                 } else {
-                    std::uint16_t code = len >= 2 ? static_cast<std::uint16_t>((p[header] << 8) | p[header + 1]) : 1005;
+                    const int code = len >= 2 ? (p[header] << 8) | p[header + 1] : 1005;
                     fail(c, closed_error, "the server sent close " + std::to_string(code));
                 }
                 return;
@@ -517,12 +528,13 @@ void load_run::on_message(connection& c, std::uint8_t opcode, const std::string&
     }
     stamp_sequence(c.expected, c.next_seq - c.pending);
     if (opcode != (_opt.binary ? 0x2 : 0x1)) {
-        fail(c, mismatch_error, std::string("the echo is a ") + (opcode == 0x1 ? "text" : "binary") + " message");
+        fail(c, mismatch_error,
+             std::string("the echo is a ") + (opcode == 0x1 ? "text" : "binary") + " message");
         return;
     }
     if (data.size() != c.expected.size()) {
-        fail(c, mismatch_error,
-             "the echo has " + std::to_string(data.size()) + " bytes, not " + std::to_string(c.expected.size()));
+        fail(c, mismatch_error, "the echo has " + std::to_string(data.size()) + " bytes, not " +
+                                    std::to_string(c.expected.size()));
         return;
     }
     if (data != c.expected) {
@@ -557,7 +569,8 @@ bool load_run::all_done() const {
 }
 
 bool load_run::handshakes_over() const {
-    return std::none_of(_conns.begin(), _conns.end(), [](const connection& c) { return c.state == phase::handshake; });
+    return std::none_of(_conns.begin(), _conns.end(),
+                        [](const connection& c) { return c.state == phase::handshake; });
 }
 
 void load_run::poll_until(std::uint64_t deadline_ns, bool (load_run::*done)() const) {
@@ -567,7 +580,8 @@ void load_run::poll_until(std::uint64_t deadline_ns, bool (load_run::*done)() co
         if (now >= deadline_ns || _alive == 0) {
             return;
         }
-        const int timeout_ms = static_cast<int>(std::min<std::uint64_t>((deadline_ns - now) / 1000000 + 1, 100));
+        const auto left_ms = (deadline_ns - now) / 1000000 + 1;
+        const int timeout_ms = static_cast<int>(std::min<std::uint64_t>(left_ms, 100));
         const int n = epoll_wait(_epoll, events, 256, timeout_ms);
         for (int i = 0; i < n; ++i) {
             connection& c = _conns[events[i].data.u32];
@@ -631,12 +645,14 @@ int load_run::run() {
         if (rtt.empty()) {
             return -1.0;
         }
-        const std::size_t i = std::min(rtt.size() - 1, static_cast<std::size_t>(q / 100.0 * static_cast<double>(rtt.size())));
+        const auto rank = static_cast<std::size_t>(q / 100.0 * static_cast<double>(rtt.size()));
+        const std::size_t i = std::min(rtt.size() - 1, rank);
         return static_cast<double>(rtt[i]) / 1000.0;
     };
-    std::printf("DBRIDGE-WSLOAD messages=%llu seconds=%.6f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f connections=%d",
-                static_cast<unsigned long long>(totals.messages), elapsed, percentile_us(50), percentile_us(90),
-                percentile_us(99), percentile_us(99.9), _opt.connections);
+    std::printf("DBRIDGE-WSLOAD messages=%llu seconds=%.6f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f",
+                static_cast<unsigned long long>(totals.messages), elapsed, percentile_us(50),
+                percentile_us(90), percentile_us(99), percentile_us(99.9));
+    std::printf(" connections=%d", _opt.connections);
     for (int k = 0; k < kinds; ++k) {
         std::printf(" %s=%llu", error_names[k], static_cast<unsigned long long>(totals.errors[k]));
     }

@@ -121,9 +121,9 @@ def test_wsload_report_line_is_parsed() -> None:
 
 
 def test_wsload_without_messages_has_no_latency_and_a_missing_line_is_an_error() -> None:
-    figures = loadgen.parse_wsload("DBRIDGE-WSLOAD messages=0 seconds=0.001 p50_us=-1.0 p90_us=-1.0 p99_us=-1.0 "
-                                   "p999_us=-1.0 connections=2 connect=2 handshake=0 mismatch=0 closed=0 "
-                                   "protocol=0 timeout=0")
+    figures = loadgen.parse_wsload("DBRIDGE-WSLOAD messages=0 seconds=0.001 p50_us=-1.0 p90_us=-1.0 "
+                                   "p99_us=-1.0 p999_us=-1.0 connections=2 connect=2 handshake=0 mismatch=0 "
+                                   "closed=0 protocol=0 timeout=0")
     assert figures["p50_us"] is None and figures["p99_us"] is None and figures["errors"] == 2
     with pytest.raises(BenchError, match="no figures"):
         loadgen.parse_wsload("segmentation fault\n")
@@ -141,8 +141,8 @@ def misbehaving(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
 
 def wsload(port: int, path: str, *extra: str) -> tuple[dict, str]:
     result = subprocess.run(
-        [loadgen.wsload_path(), "--port", str(port), "--path", path, "--connections", "4", "--duration", "0.5",
-         *extra],
+        [loadgen.wsload_path(), "--port", str(port), "--path", path, "--connections", "4",
+         "--duration", "0.5", *extra],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -237,7 +237,8 @@ def raw_server(request: pytest.FixtureRequest) -> Iterator[RawWebSocketServer]:
     "raw_server, kind, detail",
     [
         (lambda key: switching(b"x" * 28), "handshake", "wrong Sec-WebSocket-Accept"),
-        (lambda key: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "handshake", "HTTP/1.1 200 OK instead of 101"),
+        (lambda key: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "handshake",
+         "HTTP/1.1 200 OK instead of 101"),
         # RSV1 set with no extension agreed (RFC 6455 §5.2).
         (lambda key: switching(accept_for(key)) + b"\xc1\x02hi", "protocol", "RSV bits"),
         # A masked server frame (§5.1).
@@ -246,7 +247,8 @@ def raw_server(request: pytest.FixtureRequest) -> Iterator[RawWebSocketServer]:
     indirect=["raw_server"],
     ids=["wrong-accept", "not-101", "rsv1", "masked"],
 )
-def test_wsload_reports_a_broken_handshake_or_frame(raw_server: RawWebSocketServer, kind: str, detail: str) -> None:
+def test_wsload_reports_a_broken_handshake_or_frame(raw_server: RawWebSocketServer, kind: str,
+                                                    detail: str) -> None:
     figures, stderr = wsload(raw_server.port, "/")
     assert figures["ws_errors"] == {**NO_WS_ERRORS, kind: 4}, stderr
     assert detail in stderr
@@ -341,12 +343,14 @@ def test_websocket_scenarios_against_dbridge_and_uvicorn_with_every_output(tmp_p
     result = bench(
         "--scenario", "ws_echo,ws_echo_raw", "--servers", "dbridge-asgi,uvicorn", "--duration", "1",
         "--warmup", "0", "--rounds", "1", "--gate", "dbridge-asgi/uvicorn>=0.01@ws_echo",
-        "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md"), "--png", str(tmp_path / "b.png"),
+        "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md"),
+        "--png", str(tmp_path / "b.png"),
     )
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "b.json").read_text())
     runs = {(r["scenario"], r["server"]): r for r in document["runs"]}
-    assert set(runs) == {(s, server) for s in ("ws_echo", "ws_echo_raw") for server in ("dbridge-asgi", "uvicorn")}
+    assert set(runs) == {(s, server) for s in ("ws_echo", "ws_echo_raw")
+                         for server in ("dbridge-asgi", "uvicorn")}
     for run in runs.values():
         assert run["requests"] > 0 and run["errors"] == 0 and run["ws_errors"] == NO_WS_ERRORS
         assert run["cpu_us_per_request"] > 0 and run["peak_rss_mb"] > 0 and run["p99_us"] > 0
@@ -360,8 +364,10 @@ def test_websocket_scenarios_against_dbridge_and_uvicorn_with_every_output(tmp_p
     assert "msg/s" in result.stdout and "a request is one message" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("granian") is None and not Path(sys.executable).with_name("granian").exists(),
-                    reason="granian is not installed")
+@pytest.mark.skipif(
+    shutil.which("granian") is None and not Path(sys.executable).with_name("granian").exists(),
+    reason="granian is not installed",
+)
 def test_granian_serves_the_websocket_scenario(tmp_path: Path) -> None:
     result = bench("--scenario", "ws_echo_raw", "--servers", "granian", "--duration", "1", "--warmup", "0",
                    "--rounds", "1", "--json", str(tmp_path / "b.json"))
@@ -373,8 +379,8 @@ def test_granian_serves_the_websocket_scenario(tmp_path: Path) -> None:
 
 def test_a_websocket_scenario_of_ones_own_reports_the_servers_errors(tmp_path: Path) -> None:
     # --websocket: the command-line scenario is an echo at --path; /once closes after one echo.
-    common = ["ws_misbehaving_app:app", "--app-dir", str(APPS_DIR), "--websocket", "--servers", "dbridge-asgi",
-              "--connections", "3", "--message-size", "100", "--in-flight", "2", "--duration", "1",
+    common = ["ws_misbehaving_app:app", "--app-dir", str(APPS_DIR), "--websocket",
+              "--servers", "dbridge-asgi", "--connections", "3", "--message-size", "100", "--in-flight", "2", "--duration", "1",
               "--warmup", "0", "--rounds", "1"]
     result = bench(*common, "--path", "/echo", "--json", str(tmp_path / "good.json"))
     assert result.returncode == 0, result.stderr
