@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -211,9 +212,15 @@ def environment(server_list: list[servers.Server]) -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             pass
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    wrk = []
+    if shutil.which("wrk"):  # a run of WebSocket scenarios needs no wrk
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    try:
+        wsload = loadgen.wsload_path()
+    except BenchError:
+        wsload = None
     return {"python": sys.version.split()[0], "kernel": platform.release(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "versions": versions, "wrk": wrk[0] if wrk else None,
+            "cpus": os.cpu_count(), "versions": versions, "wrk": wrk[0] if wrk else None, "wsload": wsload,
             "servers": {s.name: shlex.join(s.template) for s in server_list}}
 
 
@@ -235,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, load)
     if any(s.kind == "idle" for s in scenario_list):
         loadgen.raise_fd_limit(max(s.idle_connections for s in scenario_list) + 1024)
+    if any(s.kind == "ws" for s in scenario_list):
+        loadgen.raise_fd_limit(max(s.connections for s in scenario_list) + 1024)  # dbridge-wsload inherits it
     runs: list[dict] = []
     started: list[subprocess.Popen] = []
     try:

@@ -134,6 +134,15 @@ def test_wsload_without_messages_has_no_latency_and_a_missing_line_is_an_error()
 # ---- the WebSocket load generator alone ---------------------------------------------------
 
 
+def test_wsload_ships_beside_the_harness(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The package build installs it into dbridge_bench/: a wheel's user needs no dev tree.
+    monkeypatch.delenv("DBRIDGE_WSLOAD", raising=False)
+    path = Path(loadgen.wsload_path())
+    assert path.parent == Path(loadgen.__file__).resolve().parent and path.name == "dbridge-wsload"
+    usage = subprocess.run([str(path), "--no-such-option"], capture_output=True, text=True, timeout=10)
+    assert usage.returncode == 2 and "--in-flight" in usage.stderr
+
+
 @pytest.fixture(scope="module")
 def misbehaving(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
     yield from serve("dbridge-asgi", "ws_misbehaving_app:app", tmp_path_factory.mktemp("wsload"))
@@ -358,6 +367,7 @@ def test_websocket_scenarios_against_dbridge_and_uvicorn_with_every_output(tmp_p
     # The WebSocket baseline is uvicorn's sans-I/O protocol.
     assert runs["ws_echo", "uvicorn"]["command"].endswith("--ws websockets-sansio")
     assert [(g["scenario"], g["passed"]) for g in document["gates"]] == [("ws_echo", True)]
+    assert document["environment"]["wsload"].endswith("dbridge-wsload")
     markdown = (tmp_path / "b.md").read_text()
     assert "| ws_echo | dbridge-asgi |" in markdown and "a request is one message" in markdown
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
