@@ -18,7 +18,8 @@ CMAKE := $(VENV)/bin/cmake
 CPP_SOURCES := $(shell find src asgi load tests/cpp tests/fuzz -name '*.cc' -o -name '*.h' 2>/dev/null) CMakeLists.txt
 
 .PHONY: all apt-deps deps run run-responder test test-cpp test-python build-cpp install fuzz fuzz-smoke bench-core bench \
-        bench-workers bench-gunicorn test-gunicorn-oldest perf-gate callgrind-gate callgrind-budget callgrind-asgi clean \
+        bench-ws bench-workers bench-gunicorn test-gunicorn-oldest perf-gate callgrind-gate callgrind-budget callgrind-asgi \
+        clean \
         test-asan test-asan-cpp test-asan-python test-tsan soak
 
 all: install build-cpp
@@ -181,6 +182,13 @@ bench: install build-cpp
 	$(VENV)/bin/dbridge-asgi bench --scenario $(BENCH_SCENARIOS) \
 	    --server 'floor@raw,pipelined16,no_keepalive=$(abspath $(CPP_BUILD)/dbridge-responder) --host {host} --port {port}' \
 	    --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md $(BENCH_ARGS)
+
+# Issue 6's WebSocket bar: 1 KB echo over 64 connections (dbridge-wsload), against uvicorn
+# --ws websockets-sansio and granian; the raw ASGI echo shows the server's own share.
+bench-ws: install
+	$(VENV)/bin/dbridge-asgi bench --scenario ws_echo,ws_echo_raw \
+	    --gate "dbridge-asgi/uvicorn>=2@ws_echo" --gate "dbridge-asgi/granian>=1@ws_echo" \
+	    --json $(BUILD)/bench-ws.json --markdown $(BUILD)/bench-ws.md $(BENCH_ARGS)
 
 # Two worker processes each side, wrk unpinned (issue 4's bar): dbridge-asgi --workers 2
 # against uvicorn --workers 2, and Gunicorn with our worker against uvicorn's.

@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,9 +24,13 @@ EPILOG = f"""\
 shipped scenarios (--scenario, comma-separated; their apps are in load/dbridge_bench/apps):
 {chr(10).join(f"  {s.name:14} {s.description}" for s in SHIPPED.values())}
 
+WebSocket scenarios (ws_*): dbridge-wsload keeps each connection's message on the wire
+and counts echoes; in every figure a "request" is one message sent and echoed.
+
 gates (--gate, repeatable): [METRIC:]A/B OP FLOOR[@SCENARIO]
   metrics: {", ".join(gates.METRICS)} (default rps)
   e.g. --gate "dbridge-asgi/uvicorn>=1.5" --gate "cpu:dbridge-asgi/uvicorn<=0.6@raw"
+       --gate "dbridge-asgi/uvicorn>=2@ws_echo" --gate "dbridge-asgi/granian>=1@ws_echo"
 exit status: 0 all gates passed, 1 a gate failed, 2 the benchmark could not run.
 """
 
@@ -48,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--pipeline", type=int, default=1, help="requests written per send")
     p.add_argument("--no-keepalive", action="store_true", help="a new connection per request")
+    p.add_argument("--websocket", action="store_true",
+                   help="the scenario from --path etc. is a WebSocket echo: APP echoes messages at --path")
+    p.add_argument("--message-size", type=int, help="WebSocket scenarios: bytes per message (default: 1024)")
+    p.add_argument("--in-flight", type=int,
+                   help="WebSocket scenarios: messages in flight per connection (default: 1)")
     p.add_argument("--idle-connections", type=int, default=10_000,
                    help="connections the idle_10k scenario holds (default: 10000)")
     p.add_argument("--servers", help="comma-separated built-in servers (default: dbridge-asgi,uvicorn and "
@@ -81,6 +91,7 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
         chosen = shipped(args.scenario)
         for s in chosen:
             s.idle_connections = args.idle_connections
+            _message_options(s, args)
             if args.app:
                 s.app = None  # their request shapes, the user's app
         return chosen
@@ -92,9 +103,23 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
         if not sep or not name.strip():
             raise ValueError(f"bad --header {h!r}: expected 'Name: value'")
         headers.append((name.strip(), value.strip()))
-    return [Scenario(args.name, "from the command line", None, path=args.path, method=args.method.upper(),
-                     body=args.body_file.read_bytes() if args.body_file else b"", headers=headers,
-                     connections=args.connections, pipeline=args.pipeline, keep_alive=not args.no_keepalive)]
+    scenario = Scenario(args.name, "from the command line", None, path=args.path, method=args.method.upper(),
+                        body=args.body_file.read_bytes() if args.body_file else b"", headers=headers,
+                        connections=args.connections, pipeline=args.pipeline,
+                        keep_alive=not args.no_keepalive, kind="ws" if args.websocket else "wrk")
+    _message_options(scenario, args)
+    return [scenario]
+
+
+def _message_options(scenario: Scenario, args: argparse.Namespace) -> None:
+    if args.message_size is not None:
+        if args.message_size < 0:
+            raise ValueError("--message-size must be 0 or more")
+        scenario.message_size = args.message_size
+    if args.in_flight is not None:
+        if args.in_flight < 1:
+            raise ValueError("--in-flight must be 1 or more")
+        scenario.in_flight = args.in_flight
 
 
 def servers_from(args: argparse.Namespace) -> list[servers.Server]:
@@ -142,8 +167,7 @@ class PeakRss:
 def one_run(server: servers.Server, scenario: Scenario, args: argparse.Namespace, app: str, app_dir: Path,
             workdir: Path, started: list[subprocess.Popen], rnd: int) -> dict:
     port = free_port()
-    extra = servers.KEEP_ALIVE_ARGS.get(server.name.split(":")[0], []) if scenario.kind == "idle" else []
-    command = server.command(app, app_dir, port, extra)
+    command = server.command(app, app_dir, port, servers.scenario_args(server, scenario.kind))
     log = workdir / f"{server.name.replace('/', '_')}-{scenario.name}-{rnd}.log"
     process = start(command, args.server_cpus, log, cwd=app_dir)
     started.append(process)
@@ -151,12 +175,16 @@ def one_run(server: servers.Server, scenario: Scenario, args: argparse.Namespace
         wait_until_serving(process, port, scenario.probe(), log, server.name)
         if scenario.kind == "wrk" and args.warmup > 0:
             loadgen.run_wrk(scenario, port, args.warmup, args.load_cpus, workdir, started)
+        elif scenario.kind == "ws" and args.warmup > 0:
+            loadgen.run_ws(scenario, port, args.warmup, args.load_cpus, started)
         before = cpu_seconds(process.pid)
         with PeakRss(process.pid) as rss:
             if scenario.kind == "idle":
                 figures = loadgen.run_idle(scenario, port, process.pid)
             elif scenario.kind == "locust":
                 figures = loadgen.run_locust(scenario, port, args.duration, args.load_cpus, workdir, started)
+            elif scenario.kind == "ws":
+                figures = loadgen.run_ws(scenario, port, args.duration, args.load_cpus, started)
             else:
                 figures = loadgen.run_wrk(scenario, port, args.duration, args.load_cpus, workdir, started)
         after = cpu_seconds(process.pid)
@@ -184,9 +212,15 @@ def environment(server_list: list[servers.Server]) -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             pass
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    wrk = []
+    if shutil.which("wrk"):  # a run of WebSocket scenarios needs no wrk
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    try:
+        wsload = loadgen.wsload_path()
+    except BenchError:
+        wsload = None
     return {"python": sys.version.split()[0], "kernel": platform.release(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "versions": versions, "wrk": wrk[0] if wrk else None,
+            "cpus": os.cpu_count(), "versions": versions, "wrk": wrk[0] if wrk else None, "wsload": wsload,
             "servers": {s.name: shlex.join(s.template) for s in server_list}}
 
 
@@ -208,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, load)
     if any(s.kind == "idle" for s in scenario_list):
         loadgen.raise_fd_limit(max(s.idle_connections for s in scenario_list) + 1024)
+    if any(s.kind == "ws" for s in scenario_list):
+        loadgen.raise_fd_limit(max(s.connections for s in scenario_list) + 1024)  # dbridge-wsload inherits it
     runs: list[dict] = []
     started: list[subprocess.Popen] = []
     try:
@@ -221,9 +257,13 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                         run = one_run(server, scenario, args, app, app_dir, Path(tmp), started, rnd)
                         runs.append(run)
-                        print(f"round {rnd}  {scenario.name:13} {server.name:16} {run['rps']:>10,.0f} req/s  "
-                              f"{run['cpu_us_per_request']:8.2f} CPU µs/req  p99 {report._latency(run['p99_us'])}"
+                        unit = "msg" if scenario.kind == "ws" else "req"
+                        print(f"round {rnd}  {scenario.name:13} {server.name:16} {run['rps']:>10,.0f} {unit}/s"
+                              f"  {run['cpu_us_per_request']:8.2f} CPU µs/{unit}"
+                              f"  p99 {report._latency(run['p99_us'])}"
                               f"  errors {run['errors'] + run['non_2xx']}", flush=True)
+                        if run.get("error_detail"):
+                            print(run["error_detail"], file=sys.stderr, flush=True)
     except BenchError as e:
         print(f"dbridge-asgi bench: {e}", file=sys.stderr)
         return 2

@@ -1,12 +1,15 @@
 """Load generators: wrk for throughput and latency percentiles (a Lua script per scenario
-writes the figures wrk's text report lacks: p90, p99.9, the error kinds), locust
-(headless, FastHttpUser, CSV stats) for mixes with think time, and a Python client that
-holds thousands of idle keep-alive connections to measure memory per connection."""
+writes the figures wrk's text report lacks: p90, p99.9, the error kinds), dbridge-wsload
+(load/wsload/, built and shipped with the package) for WebSocket echo, locust (headless,
+FastHttpUser, CSV stats) for mixes with think time, and a Python client that holds
+thousands of idle keep-alive connections to measure memory per connection."""
 
 from __future__ import annotations
 
 import csv
+import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,6 +95,76 @@ def parse_wrk(output: str, scenario: Scenario) -> dict:
         "errors": connect + io_errors + timeouts,
         # wrk counts responses with status > 399 as "status" errors.
         "non_2xx": status,
+    }
+
+
+WSLOAD_TAG = "DBRIDGE-WSLOAD"
+WSLOAD_ERRORS = ("connect", "handshake", "mismatch", "closed", "protocol", "timeout")
+
+
+def wsload_path() -> str:
+    """dbridge-wsload: $DBRIDGE_WSLOAD, else the one installed beside this package (the
+    wheel puts it there), else on PATH."""
+    override = os.environ.get("DBRIDGE_WSLOAD")
+    if override:
+        return override
+    beside = Path(__file__).resolve().parent / "dbridge-wsload"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbridge-wsload")
+    if found is None:
+        raise BenchError("dbridge-wsload is not installed: it is built with the package (pip install "
+                         "dbridge-asgi) or by the dev tools build (DBRIDGE_BUILD_TOOLS); or set DBRIDGE_WSLOAD")
+    return found
+
+
+def run_ws(scenario: Scenario, port: int, duration: float, cpus: str,
+           started: list[subprocess.Popen]) -> dict:
+    command = ["taskset", "-c", cpus, wsload_path(), "--port", str(port), "--path", scenario.path,
+               "--connections", str(scenario.connections), "--size", str(scenario.message_size),
+               "--in-flight", str(scenario.in_flight), "--duration", str(duration)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    started.append(process)
+    try:
+        # Beyond the duration: up to 10 s of handshakes, 2 s for the last echoes, 2 s to close.
+        output, errors = process.communicate(timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"dbridge-wsload did not finish within {duration + 60:.0f} s") from None
+    finally:
+        stop(process)
+    if process.returncode != 0:
+        raise BenchError(f"dbridge-wsload exited with {process.returncode}:\n{output}{errors}")
+    figures = parse_wsload(output)
+    if figures["errors"]:
+        figures["error_detail"] = errors.strip()  # the first error of each kind, described
+    return figures
+
+
+def parse_wsload(output: str) -> dict:
+    """The figures of dbridge-wsload's report line; "requests" are echoed messages."""
+    for line in output.splitlines():
+        if line.startswith(WSLOAD_TAG + " "):
+            values = dict(item.split("=", 1) for item in line.split()[1:])
+            break
+    else:
+        raise BenchError(f"dbridge-wsload printed no figures:\n{output}")
+    try:
+        messages, seconds = int(values["messages"]), float(values["seconds"])
+        percentiles = {key: float(values[key]) for key in ("p50_us", "p90_us", "p99_us", "p999_us")}
+        errors = {kind: int(values[kind]) for kind in WSLOAD_ERRORS}
+    except (KeyError, ValueError) as e:
+        raise BenchError(f"dbridge-wsload's report line is not understood ({e}):\n{output}") from None
+    return {
+        "requests": messages,
+        "seconds": seconds,
+        "rps": messages / seconds if seconds else 0.0,
+        # -1: no message completed, so no latency.
+        **{key: (value if value >= 0 else None) for key, value in percentiles.items()},
+        "latency_per": "message",
+        "errors": sum(errors.values()),
+        "non_2xx": 0,
+        "ws_errors": errors,
     }
 
 

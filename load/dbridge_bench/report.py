@@ -75,7 +75,16 @@ def table(rows: list[dict], baseline: str) -> str:
              for line in cells]
     lines.insert(1, "-" * len(lines[0]))
     lines.append(f"(× = ratio to {baseline} in the same scenario; medians over the rounds)")
+    if _has_messages(rows):
+        lines.append(MESSAGES_NOTE)
     return "\n".join(lines)
+
+
+MESSAGES_NOTE = "(WebSocket scenarios: a request is one message sent and its echo received)"
+
+
+def _has_messages(rows: list[dict]) -> bool:
+    return any(r.get("latency_per") == "message" for r in rows)
 
 
 def markdown(rows: list[dict], baseline: str) -> str:
@@ -83,6 +92,8 @@ def markdown(rows: list[dict], baseline: str) -> str:
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
     lines.append("")
     lines.append(f"Ratios (×) are to {baseline} in the same scenario; medians over the rounds.")
+    if _has_messages(rows):
+        lines.append("In the WebSocket scenarios a request is one message sent and its echo received.")
     return "\n".join(lines) + "\n"
 
 
@@ -105,7 +116,8 @@ def write_png(path: Path, rows: list[dict]) -> None:
         mine = [r for r in rows if r["scenario"] == scenario]
         names = [r["server"] for r in mine]
         left.barh(names, [r["rps"] or 0 for r in mine], color="tab:blue")
-        left.set_title(f"{scenario}: requests/s")
+        per = "messages" if mine[0].get("latency_per") == "message" else "requests"
+        left.set_title(f"{scenario}: {per}/s")
         left.invert_yaxis()
         positions = range(len(mine))
         for offset, key, label in ((-0.2, "p50_us", "p50"), (0.2, "p99_us", "p99")):

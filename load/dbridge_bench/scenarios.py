@@ -1,5 +1,6 @@
 """The scenarios shipped in load/: a request shape (method, path, body, connections,
-pipelining, keep-alive) and the app it runs against (apps/ here). A user's own app runs
+pipelining, keep-alive; for WebSocket scenarios the message size and how many are in
+flight) and the app it runs against (apps/ here). A user's own app runs
 with a scenario built from the command line (`--path`, `--method`, `--body-file`, ...)."""
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ class Scenario:
     connections: int = 64
     pipeline: int = 1
     keep_alive: bool = True
-    kind: str = "wrk"  # "wrk", "idle" (held connections, memory per connection), "locust"
+    # "wrk", "idle" (held connections, memory per connection), "locust", "ws" (WebSocket
+    # echo through dbridge-wsload: a "request" is one message sent and its echo received)
+    kind: str = "wrk"
     idle_connections: int = 10_000
     locust_users: int = 32
+    message_size: int = 1024  # ws: bytes per message
+    in_flight: int = 1  # ws: messages on the wire per connection
 
     def probe(self) -> bytes:
         """A request that proves the server is up (any response will do)."""
@@ -40,6 +45,7 @@ class Scenario:
 
 
 RAW = "raw_hello:app"
+RAW_WS = "raw_ws_echo:app"
 FASTAPI = "scenarios_app:app"
 
 SHIPPED = {
@@ -65,6 +71,10 @@ SHIPPED = {
                  kind="idle"),
         Scenario("locust_mix", "a locust mix of the FastAPI endpoints with think time", FASTAPI,
                  kind="locust"),
+        Scenario("ws_echo", "FastAPI WebSocket echo of 1 KB text messages, 64 connections "
+                 "(a request = a message)", FASTAPI, path="/ws", kind="ws"),
+        Scenario("ws_echo_raw", "raw ASGI WebSocket echo of 1 KB text messages, 64 connections "
+                 "(a request = a message)", RAW_WS, path="/", kind="ws"),
     ]
 }
 

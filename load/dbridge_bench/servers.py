@@ -1,6 +1,7 @@
 """The servers a benchmark compares, as commands. Built in: dbridge-asgi, uvicorn (uvloop +
-httptools, as the issue's baseline is defined) and granian (ASGI, one worker), each with
-its access log off; anything else as NAME=COMMAND with {app}, {app_dir}, {host}, {port}."""
+httptools, as the issue's baseline is defined; websockets-sansio for WebSockets) and
+granian (ASGI, one worker), each with its access log off; anything else as NAME=COMMAND
+with {app}, {app_dir}, {host}, {port}."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Server:
     name: str
     template: list[str]  # with {app}, {app_dir}, {host}, {port}
     only: set[str] | None = None  # the scenarios it runs in (None: all)
+    builtin: bool = False  # one of ours: takes the options a scenario needs (SCENARIO_ARGS)
 
     def command(self, app: str, app_dir: Path, port: int, extra: list[str]) -> list[str]:
         values = {"app": app, "app_dir": str(app_dir), "host": HOST, "port": str(port)}
@@ -43,15 +45,16 @@ def builtin(name: str) -> Server:
         variant = shlex.split(name.split(":", 1)[1]) if ":" in name else []
         return Server(name, [sys.executable, "-m", "dbridge_asgi", "{app}", "--app-dir", "{app_dir}",
                              "--host", "{host}", "--port", "{port}", "--no-access-log",
-                             "--log-level", "warning", *variant])
+                             "--log-level", "warning", *variant], builtin=True)
     if name == "uvicorn":
         return Server(name, [sys.executable, "-m", "uvicorn", "{app}", "--app-dir", "{app_dir}",
                              "--host", "{host}", "--port", "{port}", "--loop", "uvloop",
-                             "--http", "httptools", "--no-access-log", "--log-level", "warning"])
+                             "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+                      builtin=True)
     if name == "granian":
         return Server(name, [_python_tool("granian"), "--interface", "asgi", "--workers", "1",
                              "--host", "{host}", "--port", "{port}", "--log-level", "warning",
-                             "--no-ws", "--working-dir", "{app_dir}", "{app}"])
+                             "--working-dir", "{app_dir}", "{app}"], builtin=True)
     raise BenchError(f"unknown server {name!r}: give NAME=COMMAND for servers that are not built in")
 
 
@@ -72,9 +75,28 @@ def parse(spec: str) -> Server:
     return builtin(spec)
 
 
-# Options a scenario needs from each kind of server (matched by the name before ':').
-KEEP_ALIVE_ARGS = {
-    "dbridge-asgi": ["--timeout-keep-alive", "600"],
-    "uvicorn": ["--timeout-keep-alive", "600"],
-    "granian": [],  # granian keeps idle HTTP/1 connections open without a timeout
+# Options a kind of scenario needs from each built-in server (matched by the name before
+# ':'); a kind not listed takes the "wrk" options. Servers given as commands take none.
+# granian keeps idle HTTP/1 connections open without a timeout, and has its WebSocket
+# support switched off for plain HTTP (uvicorn's costs nothing until a client upgrades).
+SCENARIO_ARGS = {
+    "idle": {
+        "dbridge-asgi": ["--timeout-keep-alive", "600"],
+        "uvicorn": ["--timeout-keep-alive", "600"],
+        "granian": ["--no-ws"],
+    },
+    "ws": {
+        # The issue's baseline for WebSockets: uvicorn's sans-I/O websockets protocol.
+        "uvicorn": ["--ws", "websockets-sansio"],
+    },
+    "wrk": {
+        "granian": ["--no-ws"],
+    },
 }
+
+
+def scenario_args(server: Server, kind: str) -> list[str]:
+    if not server.builtin:
+        return []
+    table = SCENARIO_ARGS.get(kind, SCENARIO_ARGS["wrk"])
+    return table.get(server.name.split(":")[0], [])

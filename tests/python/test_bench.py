@@ -1,24 +1,34 @@
-"""`dbridge-asgi bench`: the harness end to end on short runs (real servers, real wrk and
-locust), and the gate's grammar and verdicts. Figures are not asserted, only that they
-exist and that the gate turns a ratio into the right exit status and message."""
+"""`dbridge-asgi bench`: the harness end to end on short runs (real servers, real wrk,
+locust and dbridge-wsload), and the gate's grammar and verdicts. Figures are not asserted,
+only that they exist and that the gate turns a ratio into the right exit status and
+message. dbridge-wsload, the WebSocket load generator, is also run alone against echo
+endpoints that get it wrong: each failure must be reported under its kind."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from asgi_servers import ServerProcess, free_tcp_port, serve
 from dbridge_bench import gate, loadgen
+from dbridge_bench.procs import BenchError
 from dbridge_bench.scenarios import SHIPPED, Scenario
 
 APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
 BENCH_TIMEOUT = 300
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+NO_WS_ERRORS = dict.fromkeys(loadgen.WSLOAD_ERRORS, 0)
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -97,6 +107,165 @@ def test_wrk_report_line_is_parsed() -> None:
     assert figures["requests"] == 5000 and figures["rps"] == 2500.0
     assert (figures["p50_us"], figures["p999_us"]) == (100, 400)
     assert figures["errors"] == 1 + 2 + 4 and figures["non_2xx"] == 3
+
+
+def test_wsload_report_line_is_parsed() -> None:
+    output = ("DBRIDGE-WSLOAD messages=5000 seconds=2.000000 p50_us=100.5 p90_us=200.0 p99_us=300.0 "
+              "p999_us=400.0 connections=64 connect=1 handshake=2 mismatch=3 closed=4 protocol=5 timeout=6\n")
+    figures = loadgen.parse_wsload(output)
+    assert figures["requests"] == 5000 and figures["rps"] == 2500.0
+    assert (figures["p50_us"], figures["p999_us"]) == (100.5, 400.0)
+    assert figures["ws_errors"] == {"connect": 1, "handshake": 2, "mismatch": 3, "closed": 4, "protocol": 5,
+                                    "timeout": 6}
+    assert figures["errors"] == 21 and figures["latency_per"] == "message"
+
+
+def test_wsload_without_messages_has_no_latency_and_a_missing_line_is_an_error() -> None:
+    figures = loadgen.parse_wsload("DBRIDGE-WSLOAD messages=0 seconds=0.001 p50_us=-1.0 p90_us=-1.0 "
+                                   "p99_us=-1.0 p999_us=-1.0 connections=2 connect=2 handshake=0 mismatch=0 "
+                                   "closed=0 protocol=0 timeout=0")
+    assert figures["p50_us"] is None and figures["p99_us"] is None and figures["errors"] == 2
+    with pytest.raises(BenchError, match="no figures"):
+        loadgen.parse_wsload("segmentation fault\n")
+    with pytest.raises(BenchError, match="not understood"):
+        loadgen.parse_wsload("DBRIDGE-WSLOAD messages=1 seconds=1\n")
+
+
+# ---- the WebSocket load generator alone ---------------------------------------------------
+
+
+def test_wsload_ships_beside_the_harness(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The package build installs it into dbridge_bench/: a wheel's user needs no dev tree.
+    monkeypatch.delenv("DBRIDGE_WSLOAD", raising=False)
+    path = Path(loadgen.wsload_path())
+    assert path.parent == Path(loadgen.__file__).resolve().parent and path.name == "dbridge-wsload"
+    usage = subprocess.run([str(path), "--no-such-option"], capture_output=True, text=True, timeout=10)
+    assert usage.returncode == 2 and "--in-flight" in usage.stderr
+
+
+@pytest.fixture(scope="module")
+def misbehaving(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+    yield from serve("dbridge-asgi", "ws_misbehaving_app:app", tmp_path_factory.mktemp("wsload"))
+
+
+def wsload(port: int, path: str, *extra: str) -> tuple[dict, str]:
+    result = subprocess.run(
+        [loadgen.wsload_path(), "--port", str(port), "--path", path, "--connections", "4",
+         "--duration", "0.5", *extra],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return loadgen.parse_wsload(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize("extra", [[], ["--binary", "--size", "70000", "--in-flight", "3"], ["--size", "0"]])
+def test_wsload_counts_correct_echoes(misbehaving: ServerProcess, extra: list[str]) -> None:
+    figures, stderr = wsload(misbehaving.port, "/echo", *extra)
+    assert figures["ws_errors"] == NO_WS_ERRORS, stderr
+    assert figures["requests"] > 0 and figures["p50_us"] > 0
+
+
+@pytest.mark.parametrize(
+    "path, kind, detail",
+    [
+        ("/reverse", "mismatch", "differs from the message sent"),
+        ("/short", "mismatch", "has 1023 bytes, not 1024"),
+        ("/bytes", "mismatch", "is a binary message"),
+        ("/once", "closed", "the server sent close 1000"),
+        ("/deny", "handshake", "403"),
+        ("/silent", "timeout", "not echoed"),
+    ],
+)
+def test_wsload_reports_a_misbehaving_server_by_kind(misbehaving: ServerProcess, path: str, kind: str,
+                                                     detail: str) -> None:
+    figures, stderr = wsload(misbehaving.port, path)
+    assert figures["ws_errors"] == {**NO_WS_ERRORS, kind: 4}, stderr  # each of the 4 connections once
+    assert f": {kind}: " in stderr and detail in stderr
+    # Only /once echoes anything right: its first message on each connection.
+    assert figures["requests"] == (4 if path == "/once" else 0)
+
+
+class RawWebSocketServer:
+    """What no ASGI server sends, from a plain socket: after reading the opening handshake
+    each connection gets `answer(key)`, then the server holds it until the client closes."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        held = []
+        try:
+            while True:
+                conn, _ = self.listener.accept()
+                conn.settimeout(10)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        raise OSError("the client left before its handshake")
+                    head += chunk
+                key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"sec-websocket-key:"))
+                conn.sendall(self.answer(key))
+                held.append(conn)
+        except OSError:
+            pass  # the listener was closed
+        finally:
+            for conn in held:
+                conn.close()
+
+    def close(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+def switching(accept: bytes) -> bytes:
+    return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+
+
+def accept_for(key: bytes) -> bytes:  # RFC 6455 §4.2.2 item 5.4
+    return base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+
+
+@pytest.fixture
+def raw_server(request: pytest.FixtureRequest) -> Iterator[RawWebSocketServer]:
+    server = RawWebSocketServer(request.param)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "raw_server, kind, detail",
+    [
+        (lambda key: switching(b"x" * 28), "handshake", "wrong Sec-WebSocket-Accept"),
+        (lambda key: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "handshake",
+         "HTTP/1.1 200 OK instead of 101"),
+        # RSV1 set with no extension agreed (RFC 6455 §5.2).
+        (lambda key: switching(accept_for(key)) + b"\xc1\x02hi", "protocol", "RSV bits"),
+        # A masked server frame (§5.1).
+        (lambda key: switching(accept_for(key)) + b"\x81\x82abcdAB", "protocol", "a mask"),
+    ],
+    indirect=["raw_server"],
+    ids=["wrong-accept", "not-101", "rsv1", "masked"],
+)
+def test_wsload_reports_a_broken_handshake_or_frame(raw_server: RawWebSocketServer, kind: str,
+                                                    detail: str) -> None:
+    figures, stderr = wsload(raw_server.port, "/")
+    assert figures["ws_errors"] == {**NO_WS_ERRORS, kind: 4}, stderr
+    assert detail in stderr
+
+
+def test_wsload_reports_refused_connections() -> None:
+    figures, stderr = wsload(free_tcp_port(), "/")
+    assert figures["ws_errors"] == {**NO_WS_ERRORS, "connect": 4} and "Connection refused" in stderr
 
 
 # ---- end to end --------------------------------------------------------------------------
@@ -178,6 +347,63 @@ def test_locust_mix_runs_headless(tmp_path: Path) -> None:
     (run,) = json.loads((tmp_path / "b.json").read_text())["runs"]
     assert run["requests"] > 0 and run["errors"] == 0
 
+
+def test_websocket_scenarios_against_dbridge_and_uvicorn_with_every_output(tmp_path: Path) -> None:
+    result = bench(
+        "--scenario", "ws_echo,ws_echo_raw", "--servers", "dbridge-asgi,uvicorn", "--duration", "1",
+        "--warmup", "0", "--rounds", "1", "--gate", "dbridge-asgi/uvicorn>=0.01@ws_echo",
+        "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md"),
+        "--png", str(tmp_path / "b.png"),
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "b.json").read_text())
+    runs = {(r["scenario"], r["server"]): r for r in document["runs"]}
+    assert set(runs) == {(s, server) for s in ("ws_echo", "ws_echo_raw")
+                         for server in ("dbridge-asgi", "uvicorn")}
+    for run in runs.values():
+        assert run["requests"] > 0 and run["errors"] == 0 and run["ws_errors"] == NO_WS_ERRORS
+        assert run["cpu_us_per_request"] > 0 and run["peak_rss_mb"] > 0 and run["p99_us"] > 0
+        assert run["latency_per"] == "message"
+    # The issue's WebSocket baseline is uvicorn's sans-I/O protocol.
+    assert runs["ws_echo", "uvicorn"]["command"].endswith("--ws websockets-sansio")
+    assert [(g["scenario"], g["passed"]) for g in document["gates"]] == [("ws_echo", True)]
+    assert document["environment"]["wsload"].endswith("dbridge-wsload")
+    markdown = (tmp_path / "b.md").read_text()
+    assert "| ws_echo | dbridge-asgi |" in markdown and "a request is one message" in markdown
+    assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "msg/s" in result.stdout and "a request is one message" in result.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("granian") is None and not Path(sys.executable).with_name("granian").exists(),
+    reason="granian is not installed",
+)
+def test_granian_serves_the_websocket_scenario(tmp_path: Path) -> None:
+    result = bench("--scenario", "ws_echo_raw", "--servers", "granian", "--duration", "1", "--warmup", "0",
+                   "--rounds", "1", "--json", str(tmp_path / "b.json"))
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads((tmp_path / "b.json").read_text())["runs"]
+    assert run["requests"] > 0 and run["ws_errors"] == NO_WS_ERRORS
+    assert "--no-ws" not in run["command"]  # the HTTP scenarios switch its WebSockets off, not this one
+
+
+def test_a_websocket_scenario_of_ones_own_reports_the_servers_errors(tmp_path: Path) -> None:
+    # --websocket: the command-line scenario is an echo at --path; /once closes after one echo.
+    common = ["ws_misbehaving_app:app", "--app-dir", str(APPS_DIR), "--websocket",
+              "--servers", "dbridge-asgi", "--connections", "3", "--message-size", "100", "--in-flight", "2", "--duration", "1",
+              "--warmup", "0", "--rounds", "1"]
+    result = bench(*common, "--path", "/echo", "--json", str(tmp_path / "good.json"))
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads((tmp_path / "good.json").read_text())["runs"]
+    assert run["requests"] > 0 and run["ws_errors"] == NO_WS_ERRORS
+    result = bench(*common, "--path", "/once", "--json", str(tmp_path / "bad.json"))
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads((tmp_path / "bad.json").read_text())["runs"]
+    assert run["ws_errors"] == {**NO_WS_ERRORS, "closed": 3} and run["errors"] == 3
+    assert "closed: the server sent close 1000" in run["error_detail"] + result.stderr
+    # Nothing echoed right at all: the run is not a measurement.
+    result = bench(*common, "--path", "/reverse")
+    assert result.returncode == 2 and "no request completed" in result.stderr
 
 # ---- callgrind of the whole server -------------------------------------------------------
 
