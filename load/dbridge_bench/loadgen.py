@@ -62,18 +62,27 @@ def run_wrk(scenario: Scenario, port: int, duration: float, cpus: str, workdir: 
     script.write_text(wrk_script(scenario))
     command = ["taskset", "-c", cpus, "wrk", "-t1", f"-c{scenario.connections}", f"-d{max(1, round(duration))}s",
                "-s", str(script), f"http://127.0.0.1:{port}{scenario.path}"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    output, _ = run_tool("wrk", command, duration, started, merge_stderr=True)
+    return parse_wrk(output, scenario)
+
+
+def run_tool(name: str, command: list[str], duration: float, started: list[subprocess.Popen],
+             merge_stderr: bool = False) -> tuple[str, str]:
+    """Runs a load generator to its end (at most a minute past the duration); its output
+    and error text. A non-zero exit is a BenchError with both."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True,
                                start_new_session=True)
     started.append(process)
     try:
-        output, _ = process.communicate(timeout=duration + 60)
+        output, errors = process.communicate(timeout=duration + 60)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk did not finish within {duration + 60:.0f} s") from None
+        raise BenchError(f"{name} did not finish within {duration + 60:.0f} s") from None
     finally:
         stop(process)
     if process.returncode != 0:
-        raise BenchError(f"wrk exited with {process.returncode}:\n{output}")
-    return parse_wrk(output, scenario)
+        raise BenchError(f"{name} exited with {process.returncode}:\n{output}{errors or ''}")
+    return output, errors or ""
 
 
 def parse_wrk(output: str, scenario: Scenario) -> dict:
@@ -123,18 +132,8 @@ def run_ws(scenario: Scenario, port: int, duration: float, cpus: str,
     command = ["taskset", "-c", cpus, wsload_path(), "--port", str(port), "--path", scenario.path,
                "--connections", str(scenario.connections), "--size", str(scenario.message_size),
                "--in-flight", str(scenario.in_flight), "--duration", str(duration)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    started.append(process)
-    try:
-        # Beyond the duration: up to 10 s of handshakes, 2 s for the last echoes, 2 s to close.
-        output, errors = process.communicate(timeout=duration + 60)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"dbridge-wsload did not finish within {duration + 60:.0f} s") from None
-    finally:
-        stop(process)
-    if process.returncode != 0:
-        raise BenchError(f"dbridge-wsload exited with {process.returncode}:\n{output}{errors}")
+    # Beyond the duration: up to 10 s of handshakes, 2 s for the last echoes, 2 s to close.
+    output, errors = run_tool("dbridge-wsload", command, duration, started)
     figures = parse_wsload(output)
     if figures["errors"]:
         figures["error_detail"] = errors.strip()  # the first error of each kind, described
