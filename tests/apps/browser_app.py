@@ -18,10 +18,10 @@ import json
 _page_report: dict | None = None
 _seen: list = []
 
-# How long the page leaves its socket idle before the last echo: the test serves with
-# a short --ws-ping-interval, so keepalive pings go to Chromium meanwhile and its pongs
-# must be taken as answers for the socket to stay open.
-IDLE_MS = 2500
+# How long the page leaves its socket idle before the last echo: longer than the test's
+# --ws-ping-interval plus --ws-ping-timeout, so the socket stays open only if the server
+# takes Chromium's pongs as answers to its keepalive pings.
+IDLE_MS = 3000
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>dbridge-asgi WebSocket interop</title></head>
@@ -42,12 +42,19 @@ function open(path, protocols) {
     const ws = new WebSocket(base + path, protocols);
     ws.binaryType = "arraybuffer";
     const inbox = [], waiting = [];
-    ws.onmessage = (e) => (waiting.length ? waiting.shift()(e.data) : inbox.push(e.data));
+    let closedWith = null;
+    ws.onmessage = (e) => (waiting.length ? waiting.shift().resolve(e.data) : inbox.push(e.data));
     ws.closed = new Promise((r) => {
-      ws.onclose = (e) => r({code: e.code, reason: e.reason, wasClean: e.wasClean});
+      ws.onclose = (e) => {
+        closedWith = `closed with ${e.code} ${e.reason}`;
+        waiting.splice(0).forEach((w) => w.reject(new Error(`${closedWith} while waiting on ${path}`)));
+        r({code: e.code, reason: e.reason, wasClean: e.wasClean});
+      };
     });
     ws.next = () => within(20000, `a message on ${path}`,
-      inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => waiting.push(r)));
+      inbox.length ? Promise.resolve(inbox.shift())
+        : closedWith ? Promise.reject(new Error(`${closedWith} before a message on ${path}`))
+        : new Promise((resolve, reject) => waiting.push({resolve, reject})));
     ws.onopen = () => resolve(ws);
     ws.onerror = () => reject(new Error(`WebSocket error on ${path}`));
   });
@@ -77,7 +84,8 @@ async function echo(ws, name, data) {
   ws.send(data);
   const got = await ws.next();
   const same = typeof data === "string" ? got === data : got instanceof ArrayBuffer && sameBytes(got, data);
-  results[name] = same ? "echoed" : `sent ${describe(typeof data === "string" ? data : data.buffer)}, got ${describe(got)}`;
+  const sent = describe(typeof data === "string" ? data : data.buffer);
+  results[name] = same ? "echoed" : `sent ${sent}, got ${describe(got)}`;
 }
 
 async function echoChecks() {
@@ -87,7 +95,8 @@ async function echoChecks() {
   await echo(ws, "ascii_text", "hello");
   await echo(ws, "empty_text", "");
   await echo(ws, "non_ascii_text", "h\\u00e9llo w\\u00f6rld \\u2713 \\u65e5\\u672c \\ud83d\\ude00");
-  await echo(ws, "large_text", "\\u00fcn\\u00efc\\u00f6d\\u00e9 \\u2713 \\ud83d\\ude00 ".repeat(10000));  // ~200 KB
+  // ~200 KB of 1- to 4-byte UTF-8 characters
+  await echo(ws, "large_text", "\\u00fcn\\u00efc\\u00f6d\\u00e9 \\u2713 \\ud83d\\ude00 ".repeat(10000));
   await echo(ws, "small_binary", Uint8Array.of(0, 1, 127, 128, 255));
   await echo(ws, "large_random_binary", randomBytes(1 << 20));
   await echo(ws, "large_repetitive_binary", new Uint8Array(300000).fill(7));
@@ -151,7 +160,8 @@ async def websocket(scope, receive, send) -> None:
     assert connect["type"] == "websocket.connect", connect
     if path == "/echo":
         offered = scope["subprotocols"]
-        await send({"type": "websocket.accept", "subprotocol": "v1.dbridge" if "v1.dbridge" in offered else None})
+        chosen = "v1.dbridge" if "v1.dbridge" in offered else None
+        await send({"type": "websocket.accept", "subprotocol": chosen})
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":

@@ -27,8 +27,11 @@ from asgi_servers import ServerProcess, serve
 APP = "browser_app:app"
 REPORT_TIMEOUT = 90.0  # seconds for Chromium to start, run the page and report
 STOP_TIMEOUT = 10.0
-# Keepalive pings every 0.1 s while the page idles for 2.5 s; 5 s for each pong.
-KEEPALIVE = ["--ws-ping-interval", "0.1", "--ws-ping-timeout", "5"]
+# Keepalive pings every 0.1 s, each pong due within 1.5 s, while the page idles for 3 s
+# (browser_app.IDLE_MS): a server that does not take Chromium's pongs closes the socket
+# (1011) before the page's last echo. 1.5 s is room for Chromium under load; it answers
+# pings itself, at once.
+KEEPALIVE = ["--ws-ping-interval", "0.1", "--ws-ping-timeout", "1.5"]
 
 SERVERS = {
     "uring-deflate": ("dbridge-asgi", "uring", []),
@@ -42,7 +45,8 @@ SERVERS = {
 def chromium_binary() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("chromium is not installed (Debian: apt-get install chromium; `make apt-deps`)", pytrace=False)
+        pytest.fail("chromium is not installed (Debian: apt-get install chromium, or `make apt-deps`)",
+                    pytrace=False)
     return path
 
 
@@ -104,10 +108,12 @@ def run_page(server: ServerProcess, tmp_path: Path) -> dict:
     try:
         deadline = time.monotonic() + REPORT_TIMEOUT
         report = fetch_report(server)
-        # The app notes each WebSocket's disconnect after the page saw its close: wait for both.
-        while report["page"] is None or len(report["app"]) < 2:
+        # The app notes each WebSocket's disconnect after the page saw its close: wait for
+        # both, unless the page failed (then the app may never see its second WebSocket).
+        while report["page"] is None or (len(report["app"]) < 2 and "error" not in report["page"]):
             if browser.poll() is not None:
-                pytest.fail(f"chromium exited ({browser.returncode}) before reporting:\n{log.read_text()[-3000:]}")
+                output = log.read_text(errors="replace")[-3000:]
+                pytest.fail(f"chromium exited ({browser.returncode}) before reporting:\n{output}")
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"no complete report within {REPORT_TIMEOUT} s: {report}\n"
