@@ -10,8 +10,9 @@ CPP_BUILD := $(BUILD)/cpp
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 
-# Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := g++ pkg-config liburing-dev zlib1g-dev libssl-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind
+# Debian packages the build, the tests and the benchmarks need (chromium: the browser
+# WebSocket interop test).
+APT_PACKAGES := g++ pkg-config liburing-dev zlib1g-dev libssl-dev libboost-test-dev clang libclang-rt-14-dev curl wrk valgrind chromium
 BENCH_APT_PACKAGES := nginx-light
 
 CMAKE := $(VENV)/bin/cmake

@@ -12,6 +12,7 @@
 #include "interned.h"
 #include "py_ref.h"
 #include "ready_awaitable.h"
+#include "receive_wait.h"
 #include "worker.h"
 
 namespace dbridge::asgi {
@@ -47,53 +48,6 @@ int exchange_clear(PyObject* self) {
 }
 
 // ---- helpers ---------------------------------------------------------------------------
-
-// Completes a waiting future. A future the app cancelled meanwhile refuses the result;
-// that is not an error here.
-void resolve(PyObject*& waiter, PyObject* value) {
-    if (waiter == nullptr) {
-        return;
-    }
-    PyObject* future = waiter;
-    waiter = nullptr;
-    PyObject* r = PyObject_CallMethodOneArg(future, names.set_result, value != nullptr ? value : Py_None);
-    if (r == nullptr) {
-        PyErr_Clear();
-    }
-    Py_XDECREF(r);
-    Py_DECREF(future);
-}
-
-bool future_done(PyObject* future) {
-    PyObject* r = PyObject_CallMethodNoArgs(future, names.done);
-    if (r == nullptr) {
-        PyErr_Clear();
-        return true;
-    }
-    bool done = r == Py_True;
-    Py_DECREF(r);
-    return done;
-}
-
-// Wakes every receive() that waits. A waiter's future carries no message: the waiter
-// takes its message from the exchange when its task actually resumes (as uvicorn's
-// receive does after its event), so a task cancelled between the wake-up and its
-// resumption loses nothing, and several waiters share whatever there is.
-void wake_receivers(exchange& ex) {
-    PyObject* waiters = ex.receive_waiters;
-    if (waiters == nullptr) {
-        return;
-    }
-    ex.receive_waiters = nullptr;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); ++i) {
-        PyObject* future = PyList_GET_ITEM(waiters, i);
-        if (!future_done(future)) {
-            PyObject* f = Py_NewRef(future);
-            resolve(f, Py_None);
-        }
-    }
-    Py_DECREF(waiters);
-}
 
 PyObject* disconnect_message() {
     PyObject* m = PyDict_New();
@@ -243,7 +197,7 @@ void response_done(exchange& ex) {
     ex.response_complete = true;
     detach(ex);
     // An app still waiting in receive() learns that the cycle is over (as in uvicorn).
-    wake_receivers(ex);
+    wake_receivers(ex.receive_waiters);
 }
 
 // After a body write: wait only when the kernel is not keeping up.
@@ -403,156 +357,16 @@ PyObject* next_message(exchange& ex) {
     return nullptr;
 }
 
-// A new future for a receive() that waits (a new reference).
-PyObject* add_waiter(exchange& ex) {
-    if (ex.receive_waiters == nullptr) {
-        ex.receive_waiters = PyList_New(0);
-        if (ex.receive_waiters == nullptr) {
-            return nullptr;
-        }
-    } else {
-        // An app polling for the disconnect with a timeout leaves a cancelled future
-        // per poll: drop those, or the list grows for as long as the response streams.
-        PyObject* waiters = ex.receive_waiters;
-        for (Py_ssize_t i = PyList_GET_SIZE(waiters) - 1; i >= 0; --i) {
-            if (future_done(PyList_GET_ITEM(waiters, i)) && PySequence_DelItem(waiters, i) < 0) {
-                return nullptr;
-            }
-        }
-    }
-    PyObject* future = ex.owner->create_future();
-    if (future == nullptr || PyList_Append(ex.receive_waiters, future) < 0) {
-        Py_XDECREF(future);
-        return nullptr;
-    }
-    return future;
+PyObject* take_message(PyObject* self) {
+    return next_message(*reinterpret_cast<exchange*>(self));
 }
 
-// ---- the awaitable of a receive() that has to wait --------------------------------------
-// It awaits a future (so the task truly sleeps), and when woken takes its message from the
-// exchange; woken with nothing left for it (another waiter took it), it waits again.
-
-struct receive_wait {
-    PyObject_HEAD
-    PyObject* exchange;  // owned
-    PyObject* inner;     // the current future's __await__ iterator, owned
-};
-
-PyTypeObject receive_wait_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
-
-bool receive_wait_arm(receive_wait& w) {
-    auto& ex = *reinterpret_cast<struct exchange*>(w.exchange);
-    py_ref future(add_waiter(ex));
-    if (!future) {
-        return false;
-    }
-    PyObject* inner = PyObject_GetIter(future.get());  // Future.__iter__ is __await__
-    if (inner == nullptr) {
-        return false;
-    }
-    Py_XSETREF(w.inner, inner);
-    return true;
+PyObject* wait_for_message(PyObject* self) {
+    auto& ex = *reinterpret_cast<exchange*>(self);
+    return add_waiter(*ex.owner, ex.receive_waiters);
 }
 
-// One resumption. Returns the value to yield (*done = false) or the message (*done =
-// true), or null with an error.
-PyObject* receive_wait_step(receive_wait& w, bool* done) {
-    auto& ex = *reinterpret_cast<struct exchange*>(w.exchange);
-    for (;;) {
-        PyObject* yielded = PyIter_Next(w.inner);
-        if (yielded != nullptr) {
-            *done = false;
-            return yielded;  // the future, to the task: sleep until it completes
-        }
-        if (PyErr_Occurred()) {
-            return nullptr;  // cancelled, most often: it goes to the app
-        }
-        // Woken.
-        PyObject* m = next_message(ex);
-        if (m != nullptr || PyErr_Occurred()) {
-            *done = true;
-            return m;
-        }
-        if (!receive_wait_arm(w)) {
-            return nullptr;
-        }
-    }
-}
-
-PyObject* receive_wait_next(PyObject* self) {
-    bool done = false;
-    PyObject* r = receive_wait_step(*reinterpret_cast<receive_wait*>(self), &done);
-    if (r == nullptr || !done) {
-        return r;
-    }
-    PyObject* stop = PyObject_CallOneArg(PyExc_StopIteration, r);
-    Py_DECREF(r);
-    if (stop != nullptr) {
-        PyErr_SetObject(PyExc_StopIteration, stop);
-        Py_DECREF(stop);
-    }
-    return nullptr;
-}
-
-#if PY_VERSION_HEX >= 0x030A0000
-PySendResult receive_wait_send(PyObject* self, PyObject* arg, PyObject** presult) {
-    bool done = false;
-    PyObject* r = receive_wait_step(*reinterpret_cast<receive_wait*>(self), &done);
-    *presult = r;
-    if (r == nullptr) {
-        return PYGEN_ERROR;
-    }
-    return done ? PYGEN_RETURN : PYGEN_NEXT;
-}
-#endif
-
-PyObject* receive_wait_await(PyObject* self) {
-    return Py_NewRef(self);
-}
-
-int receive_wait_traverse(PyObject* self, visitproc visit, void* arg) {
-    auto& w = *reinterpret_cast<receive_wait*>(self);
-    Py_VISIT(w.exchange);
-    Py_VISIT(w.inner);
-    return 0;
-}
-
-int receive_wait_clear(PyObject* self) {
-    auto& w = *reinterpret_cast<receive_wait*>(self);
-    Py_CLEAR(w.exchange);
-    Py_CLEAR(w.inner);
-    return 0;
-}
-
-void receive_wait_dealloc(PyObject* self) {
-    PyObject_GC_UnTrack(self);
-    receive_wait_clear(self);
-    Py_TYPE(self)->tp_free(self);
-}
-
-PyAsyncMethods receive_wait_async = {
-    receive_wait_await,  // am_await
-    nullptr,             // am_aiter
-    nullptr,             // am_anext
-#if PY_VERSION_HEX >= 0x030A0000
-    receive_wait_send,   // am_send
-#endif
-};
-
-PyObject* receive_wait_new(PyObject* exchange_object) {
-    auto* w = PyObject_GC_New(receive_wait, &receive_wait_type);
-    if (w == nullptr) {
-        return nullptr;
-    }
-    w->exchange = Py_NewRef(exchange_object);
-    w->inner = nullptr;
-    PyObject_GC_Track(reinterpret_cast<PyObject*>(w));
-    if (!receive_wait_arm(*w)) {
-        Py_DECREF(w);
-        return nullptr;
-    }
-    return reinterpret_cast<PyObject*>(w);
-}
+const receive_source exchange_source = {take_message, wait_for_message};
 
 PyObject* exchange_receive_impl(PyObject* self, PyObject*) {
     auto& ex = *reinterpret_cast<exchange*>(self);
@@ -572,7 +386,7 @@ PyObject* exchange_receive_impl(PyObject* self, PyObject*) {
     }
     // Nothing yet. Several receive() calls may wait at once (an app polling for the
     // disconnect while another part reads).
-    return receive_wait_new(self);
+    return receive_wait_new(self, exchange_source);
 }
 
 PyObject* exchange_send_impl(PyObject* self, PyObject* message) {
@@ -736,17 +550,7 @@ PyObject* exchange_callable(exchange& ex, const char* which) {
 }
 
 bool exchange_type_init(PyObject* module) {
-    receive_wait_type.tp_name = "dbridge_asgi._core.ReceiveWait";
-    receive_wait_type.tp_basicsize = sizeof(receive_wait);
-    receive_wait_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC;
-    receive_wait_type.tp_dealloc = receive_wait_dealloc;
-    receive_wait_type.tp_traverse = receive_wait_traverse;
-    receive_wait_type.tp_clear = receive_wait_clear;
-    receive_wait_type.tp_as_async = &receive_wait_async;
-    receive_wait_type.tp_iter = PyObject_SelfIter;
-    receive_wait_type.tp_iternext = receive_wait_next;
-    receive_wait_type.tp_doc = "A receive() that waits for the request body or the disconnect.";
-    if (PyType_Ready(&receive_wait_type) < 0) {
+    if (!receive_wait_init()) {
         return false;
     }
     exchange_type.tp_name = "dbridge_asgi._core.Exchange";
@@ -823,7 +627,7 @@ void exchange_on_body(exchange& ex, std::string_view chunk) {
         }
     }
     ex.body_size += static_cast<Py_ssize_t>(chunk.size());
-    wake_receivers(ex);
+    wake_receivers(ex.receive_waiters);
     if (ex.body_size > high_water && ex.conn != nullptr) {
         ex.conn->pause_input();  // the app is not reading: stop reading the socket
     }
@@ -831,14 +635,14 @@ void exchange_on_body(exchange& ex, std::string_view chunk) {
 
 void exchange_on_request_end(exchange& ex) {
     ex.request_complete = true;
-    wake_receivers(ex);
+    wake_receivers(ex.receive_waiters);
 }
 
 void exchange_on_disconnect(exchange& ex) {
     ex.disconnected = true;
     close_file(ex);
     detach(ex);
-    wake_receivers(ex);
+    wake_receivers(ex.receive_waiters);
     resolve(ex.send_waiter, Py_None);
 }
 

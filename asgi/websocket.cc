@@ -9,6 +9,7 @@
 #include "interned.h"
 #include "py_ref.h"
 #include "ready_awaitable.h"
+#include "receive_wait.h"
 #include "worker.h"
 #include "ws/deflate.h"
 #include "ws/handshake.h"
@@ -112,48 +113,14 @@ int websocket_clear(PyObject* self) {
     return 0;
 }
 
-void resolve(PyObject*& waiter, PyObject* value) {
-    if (waiter == nullptr) {
-        return;
-    }
-    PyObject* future = waiter;
-    waiter = nullptr;
-    PyObject* r = PyObject_CallMethodOneArg(future, names.set_result, value != nullptr ? value : Py_None);
-    if (r == nullptr) {
-        PyErr_Clear();  // cancelled meanwhile
-    }
-    Py_XDECREF(r);
-    Py_DECREF(future);
-}
-
-bool future_done(PyObject* future) {
-    PyObject* r = PyObject_CallMethodNoArgs(future, names.done);
-    if (r == nullptr) {
-        PyErr_Clear();
-        return true;
-    }
-    bool done = r == Py_True;
-    Py_DECREF(r);
-    return done;
-}
-
 Py_ssize_t queued(const websocket& w) {
     return w.queue == nullptr ? 0 : PyList_GET_SIZE(w.queue) - w.queue_head;
 }
 
-// Hands a received message to the first receive() still waiting, or queues it. The
-// message goes into the waiter's future: a waiter is only there while the queue is empty,
-// so order is kept.
+// Queues a received message and wakes the receive() calls waiting: a waiter takes it from
+// the queue when its task resumes (receive_wait.h), so a receive() cancelled after the
+// wake-up leaves it for the next one.
 void deliver(websocket& w, PyObject* message) {
-    while (w.receive_waiters != nullptr && PyList_GET_SIZE(w.receive_waiters) > 0) {
-        PyObject* future = Py_NewRef(PyList_GET_ITEM(w.receive_waiters, 0));
-        PySequence_DelItem(w.receive_waiters, 0);
-        if (!future_done(future)) {
-            resolve(future, message);
-            return;
-        }
-        Py_DECREF(future);  // a receive() the app cancelled
-    }
     if (w.queue == nullptr) {
         w.queue = PyList_New(0);
         if (w.queue == nullptr) {
@@ -165,6 +132,7 @@ void deliver(websocket& w, PyObject* message) {
         PyErr_WriteUnraisable(nullptr);
         return;
     }
+    wake_receivers(w.receive_waiters);
     // --ws-max-queue: a full queue stops reading the socket (backpressure to the client).
     if (w.socket != nullptr && !w.paused &&
         static_cast<std::size_t>(queued(w)) >= w.owner->ws_settings().max_queue) {
@@ -200,19 +168,7 @@ void set_disconnect(websocket& w, std::uint16_t code, std::string_view reason, b
         PyErr_WriteUnraisable(nullptr);
         return;
     }
-    PyObject* waiters = w.receive_waiters;
-    w.receive_waiters = nullptr;
-    if (waiters != nullptr) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); ++i) {
-            PyObject* f = Py_NewRef(PyList_GET_ITEM(waiters, i));
-            if (!future_done(f)) {
-                resolve(f, w.disconnect);
-            } else {
-                Py_DECREF(f);
-            }
-        }
-        Py_DECREF(waiters);
-    }
+    wake_receivers(w.receive_waiters);
 }
 
 // The http1 connection lets go of this WebSocket (its reference goes).
@@ -581,13 +537,16 @@ PyObject* websocket_send_impl(PyObject* self, PyObject* message) {
     return runtime_error("Unexpected ASGI message '%U', after sending 'websocket.close'.", type);
 }
 
-PyObject* websocket_receive_impl(PyObject* self, PyObject*) {
+// The message receive() can give now (a new reference), or null without an error when
+// it has to wait: the queue in order, then the disconnect (for every later call too).
+PyObject* take_message(PyObject* self) {
     auto& w = *reinterpret_cast<websocket*>(self);
     if (queued(w) > 0) {
-        py_ref m = py_ref::borrow(PyList_GET_ITEM(w.queue, w.queue_head));
+        PyObject* m = Py_NewRef(PyList_GET_ITEM(w.queue, w.queue_head));
         ++w.queue_head;
         if (w.queue_head == PyList_GET_SIZE(w.queue)) {
             if (PyList_SetSlice(w.queue, 0, w.queue_head, nullptr) < 0) {
+                Py_DECREF(m);
                 return nullptr;
             }
             w.queue_head = 0;
@@ -598,23 +557,31 @@ PyObject* websocket_receive_impl(PyObject* self, PyObject*) {
             w.socket->resume_messages();
             w.owner->schedule_flush();
         }
-        return ready_awaitable_new(m.get());
+        return m;
     }
     if (w.disconnect != nullptr) {
-        return ready_awaitable_new(w.disconnect);
+        return Py_NewRef(w.disconnect);
     }
-    PyObject* future = w.owner->create_future();
-    if (future == nullptr) {
+    return nullptr;
+}
+
+PyObject* wait_for_message(PyObject* self) {
+    auto& w = *reinterpret_cast<websocket*>(self);
+    return add_waiter(*w.owner, w.receive_waiters);
+}
+
+const receive_source websocket_source = {take_message, wait_for_message};
+
+PyObject* websocket_receive_impl(PyObject* self, PyObject*) {
+    py_ref m(take_message(self));
+    if (m) {
+        return ready_awaitable_new(m.get());
+    }
+    if (PyErr_Occurred()) {
         return nullptr;
     }
-    if (w.receive_waiters == nullptr) {
-        w.receive_waiters = PyList_New(0);
-    }
-    if (w.receive_waiters == nullptr || PyList_Append(w.receive_waiters, future) < 0) {
-        Py_DECREF(future);
-        return nullptr;
-    }
-    return future;
+    // Several receive() calls may wait at once; each takes its own message on waking.
+    return receive_wait_new(self, websocket_source);
 }
 
 // run_asgi calls this once, with None or the app's exception (already logged).

@@ -75,8 +75,9 @@ void connection::process_input() {
             }
             break;
         case frame_event::pong:
-            // §5.5.3: any pong tells us the peer is alive.
-            if (_timer == timer::pong) {
+            // §5.5.3: a pong answering our ping carries that ping's data; any other pong
+            // is unsolicited and proves nothing, so only the matching one ends the wait.
+            if (_timer == timer::pong && r.data == std::string_view(_ping_payload, sizeof(_ping_payload))) {
                 arm(timer::ping);
             }
             break;
@@ -235,12 +236,12 @@ void connection::on_timeout(io::stream& s) {
     _timer = timer::none;
     switch (expired) {
     case timer::ping: {
-        char payload[4];
+        // A fresh payload per ping, so a late pong to an earlier one does not match.
         std::uint32_t n = ++_pings_sent;
         for (int i = 0; i < 4; ++i) {
-            payload[i] = static_cast<char>(n >> (8 * (3 - i)));
+            _ping_payload[i] = static_cast<char>(n >> (8 * (3 - i)));
         }
-        frame_writer::ping(s.output(), std::string_view(payload, sizeof(payload)));
+        frame_writer::ping(s.output(), std::string_view(_ping_payload, sizeof(_ping_payload)));
         s.flush();
         arm(timer::pong);
         break;

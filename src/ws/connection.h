@@ -106,6 +106,7 @@ private:
     byte_buffer _message;  // the pieces of a fragmented or inflated message so far
     timer _timer = timer::none;
     std::uint32_t _pings_sent = 0;
+    char _ping_payload[4] = {};  // the data of our last keepalive ping: its pong echoes it
     bool _close_sent = false;
     bool _close_received = false;
     bool _ended = false;       // on_close() was called

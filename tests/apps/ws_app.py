@@ -15,6 +15,10 @@
                  (or "send failed: <exception type>") is kept and served at /events-log
 /events-log      accept, send what /events recorded (JSON list), close
 /queue           accept, wait for "go", sleep, then receive until "end" and answer with all it got
+/cancelled-receive  accept; each receive() runs in its own task, which is cancelled whenever
+                 its wait is over (the future it awaits is done) but it has not resumed yet;
+                 every text received is answered "got <text>"; "end" is answered with a
+                 JSON report {"got": [...], "cancelled": <count of such cancellations>}
 """
 
 from __future__ import annotations
@@ -120,6 +124,8 @@ async def app(scope, receive, send):
         await asyncio.sleep(0)
         await send({"type": "websocket.send", "text": json.dumps(_events)})
         await send({"type": "websocket.close"})
+    elif path == "/cancelled-receive":
+        await cancelled_receives(receive, send)
     elif path == "/queue":
         message = await receive()
         assert message.get("text") == "go"
@@ -133,3 +139,37 @@ async def app(scope, receive, send):
                 await send({"type": "websocket.send", "text": ",".join(received)})
             else:
                 received.append(message["text"])
+
+
+async def cancelled_receives(receive, send) -> None:
+    # The race a timeout around receive() can lose: the message is handed over (the
+    # task's future completes) and the task is cancelled before it runs again. The
+    # cancellation goes in between on purpose, each time: the wake-up is queued behind
+    # this task's own step, so this task sees the future done and the receiver not yet resumed.
+    got: list[str] = []
+    cancelled = 0
+
+    async def one_receive():
+        return await receive()
+
+    while True:
+        receiver = asyncio.ensure_future(one_receive())
+        await asyncio.sleep(0)
+        while not receiver.done():
+            waiting_on = receiver._fut_waiter  # the future the task sleeps on (CPython's Task)
+            if waiting_on is not None and waiting_on.done():
+                receiver.cancel()
+                cancelled += 1
+                break
+            await asyncio.sleep(0)
+        try:
+            message = await receiver
+        except asyncio.CancelledError:
+            continue  # the message, if one was handed over, must come with the next receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message["text"] == "end":
+            await send({"type": "websocket.send", "text": json.dumps({"got": got, "cancelled": cancelled})})
+        else:
+            got.append(message["text"])
+            await send({"type": "websocket.send", "text": f"got {message['text']}"})

@@ -141,6 +141,27 @@ def test_messages_sent_while_the_app_is_busy_are_all_delivered(server: ServerPro
     assert run(go()) == ",".join(f"m{i}" for i in range(100))
 
 
+def test_message_survives_a_receive_cancelled_after_it_was_handed_over(server: ServerProcess) -> None:
+    # An app that times out its receive() (asyncio.wait_for) can be cancelled after the
+    # server handed it a message but before it ran: the next receive() must still get it.
+    async def go():
+        async with connect(ws_url(server, "/cancelled-receive")) as ws:
+            for i in range(20):
+                await ws.send(str(i))
+                try:
+                    answer = await asyncio.wait_for(ws.recv(), TIMEOUT / 4)
+                except asyncio.TimeoutError:
+                    pytest.fail(f"message {i} was lost: the app never answered it")
+                assert answer == f"got {i}"
+            await ws.send("end")
+            return json.loads(await ws.recv())
+
+    report = run(go())
+    assert report["got"] == [str(i) for i in range(20)]
+    # Without this the test proves nothing: the race must have been hit.
+    assert report["cancelled"] > 0, "no receive() was cancelled between its wake-up and its resumption"
+
+
 def test_many_concurrent_websockets(server: ServerProcess) -> None:
     # 1000 open at once on ours; uvicorn is compared at 200 (the check is the same).
     count = 200 if server.kind == "uvicorn" else 1000
@@ -502,6 +523,25 @@ def test_unanswered_keepalive_ping_closes_with_1011(ours: ServerProcess) -> None
         client.close()
     log = wait_for_events(ours, before + 2)
     assert log[before]["type"] == "websocket.disconnect"
+    assert log[before]["code"] == 1011
+
+
+def test_pongs_that_do_not_echo_the_ping_do_not_keep_the_websocket_open(ours: ServerProcess) -> None:
+    # RFC 6455 §5.5.3: only a pong with the ping's application data answers it; an
+    # unsolicited pong, or one with other data, leaves the ping unanswered (→ 1011).
+    before = len(events_log(ours))
+    client = RawClient(ours, "/events")
+    try:
+        opcode, payload = client.frame()
+        assert opcode == 0x9
+        client.sock.sendall(client_frame(0xA, b"unsolicited") + client_frame(0xA, payload + b"x"))
+        opcode, payload = client.frame()
+        assert opcode == 0x8, f"expected the 1011 close, got opcode {opcode:#x}"
+        assert struct.unpack("!H", payload[:2])[0] == 1011
+        assert client.closed_by_server()
+    finally:
+        client.close()
+    log = wait_for_events(ours, before + 2)
     assert log[before]["code"] == 1011
 
 

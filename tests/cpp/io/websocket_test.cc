@@ -481,4 +481,26 @@ BOOST_DATA_TEST_CASE(keepalive_pings_and_closes_1011_without_a_pong, bdata::make
     BOOST_TEST(server.closes() == std::vector<std::string>{"1011 keepalive ping timeout"});
 }
 
+// §5.5.3: a pong answers a ping only when it carries that ping's data; an unsolicited
+// pong, or one with other data, must not keep a silent peer alive past the timeout.
+BOOST_DATA_TEST_CASE(keepalive_ignores_pongs_that_do_not_echo_the_ping, bdata::make(ws_backends), io) {
+    ws::connection_config config;
+    config.ping_interval = std::chrono::milliseconds(50);
+    config.ping_timeout = std::chrono::milliseconds(1000);  // room for the pongs below to arrive
+    ws_server server(io, config);
+    client c(server.port());
+    frame ping = c.next();
+    BOOST_TEST_REQUIRE(ping.opcode == 0x9);
+    std::string other = ping.payload;
+    other.back() = static_cast<char>(other.back() ^ 0x01);
+    c.send(client_frame(0xa, "unsolicited"));
+    c.send(client_frame(0xa, other));
+    c.send(client_frame(0xa, ""));
+    frame f = c.next();  // a matching pong would have led to a second ping instead
+    BOOST_TEST(f.opcode == 0x8, "expected the 1011 close, got opcode " << int(f.opcode));
+    BOOST_TEST(f.close_code() == 1011);
+    BOOST_TEST(c.ended());
+    BOOST_TEST(server.closes() == std::vector<std::string>{"1011 keepalive ping timeout"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
