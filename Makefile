@@ -221,8 +221,9 @@ perf-gate: install
 	    --warmup 1 --rounds 2 --gate "cpu:dbridge-asgi/uvicorn<=0.8"
 
 # ---- soak ------------------------------------------------------------------------------
-# SOAK_MINUTES (default 30) of mixed load on the FastAPI scenarios app; fails on an RSS
-# growth trend after the warm-up, on descriptor growth and on any response outside 2xx.
+# SOAK_MINUTES (default 30) of mixed locust load on the FastAPI scenarios app; fails on an
+# RSS growth trend after the warm-up, on descriptor growth and on any locust failure
+# (a status outside 2xx/3xx, a connection error).
 SOAK_MINUTES ?= 30
 soak: install
 	$(PY) load/soak.py --minutes $(SOAK_MINUTES) --json $(BUILD)/soak.json

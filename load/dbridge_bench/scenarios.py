@@ -33,6 +33,7 @@ class Scenario:
     kind: str = "wrk"  # "wrk", "idle" (held connections, memory per connection), "locust"
     idle_connections: int = 10_000
     locust_users: int = 32
+    locust_user: str = "ApiUser"  # the User class of locustfile.py that runs
 
     def probe(self) -> bytes:
         """A request that proves the server is up (any response will do)."""
