@@ -37,7 +37,8 @@ forwarded_entry split_host_port(std::string_view value);
 // visits the same entries in the same order without building the joined string.
 class forwarded_for_entries {
 public:
-    explicit forwarded_for_entries(const http1::request_head& head) : _head(head), _field(head.header_count()) {}
+    explicit forwarded_for_entries(const http1::request_head& head)
+        : _head(head), _field(head.header_count()) {}
 
     // The next entry to the left (stripped), or nothing when there is none.
     std::optional<std::string_view> previous();

@@ -102,7 +102,8 @@ def judge(samples: list[dict], warmup: float, requests: int, seconds: float, fai
     if requests == 0:
         verdict.append("no request was answered")
     for failure in failures:
-        verdict.append(f"{failure['occurrences']} × {failure['method']} {failure['name']}: {failure['error']}")
+        what = f"{failure['method']} {failure['name']}: {failure['error']}"
+        verdict.append(f"{failure['occurrences']} × {what}")
     return figures, verdict
 
 
@@ -156,7 +157,9 @@ def main() -> int:
                 if server.poll() is not None or elapsed > args.minutes * 60 + 1:
                     break
                 # server.pid is the server's own: taskset execs it.
-                samples.append({"minute": elapsed / 60, "rss": rss_bytes(server.pid), "fds": open_fds(server.pid)})
+                samples.append(
+                    {"minute": elapsed / 60, "rss": rss_bytes(server.pid), "fds": open_fds(server.pid)}
+                )
                 print(
                     f"soak: {elapsed / 60:5.1f} min  RSS {samples[-1]['rss'] / 2**20:7.1f} MiB  "
                     f"fds {samples[-1]['fds']}",
@@ -189,8 +192,9 @@ def main() -> int:
     report = {"minutes": args.minutes, "warmup_minutes": warmup, "io": args.io, "users": args.users,
               "server_cpus": server_cpus, "load_cpus": load_cpus, **figures, "samples": samples}
     print(
-        f"soak: {figures['requests']} requests ({figures['requests_per_second']:.0f}/s) from {args.users} locust "
-        f"users, {figures['failed_requests']} failed (outside 2xx/3xx or a connection error)"
+        f"soak: {figures['requests']} requests ({figures['requests_per_second']:.0f}/s) from "
+        f"{args.users} locust users, {figures['failed_requests']} failed "
+        "(outside 2xx/3xx or a connection error)"
     )
     print(
         f"soak: RSS slope after {warmup:.1f} min warm-up: {figures['rss_slope_mib_per_minute']:+.3f} MiB/min "

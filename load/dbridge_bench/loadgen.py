@@ -98,10 +98,11 @@ def parse_wrk(output: str, scenario: Scenario) -> dict:
 def locust_command(scenario: Scenario, port: int, duration: float, cpus: str, prefix: Path) -> list[str]:
     """locust headless on the locustfile's scenario.locust_user class, pinned to cpus, its
     CSV files (stats, failures) written under `prefix`."""
+    users = str(scenario.locust_users)
     return ["taskset", "-c", cpus, sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-            "-u", str(scenario.locust_users), "-r", str(scenario.locust_users), "-t", f"{max(1, round(duration))}s",
-            "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-            scenario.locust_user]
+            "-u", users, "-r", users, "-t", f"{max(1, round(duration))}s",
+            "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix), "--only-summary",
+            "--loglevel", "WARNING", scenario.locust_user]
 
 
 def locust_totals(prefix: Path, output: str = "") -> dict:
@@ -124,7 +125,8 @@ def locust_failures(prefix: Path) -> list[dict]:
         return []
     with open(failures, newline="") as f:
         return [
-            {"method": row["Method"], "name": row["Name"], "error": row["Error"], "occurrences": int(row["Occurrences"])}
+            {"method": row["Method"], "name": row["Name"], "error": row["Error"],
+             "occurrences": int(row["Occurrences"])}
             for row in csv.DictReader(f)
         ]
 

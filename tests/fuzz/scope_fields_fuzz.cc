@@ -58,7 +58,8 @@ void check_split(std::string_view target) {
     require(path.find('?') == std::string_view::npos, "'?' in raw_path");
     if (!query.empty()) {
         require(inside(query, target), "query_string outside the target");
-        require(query.data() > target.data() && query.data()[-1] == '?', "query_string does not follow a '?'");
+        require(query.data() > target.data() && query.data()[-1] == '?',
+                "query_string does not follow a '?'");
     }
     if (path == "/" && !inside(path, target)) {
         return;  // absolute-form without a path
@@ -72,7 +73,8 @@ void check_split(std::string_view target) {
             require(query.empty(), "a query without a '?'");
         } else {
             require(sent[path.size()] == '?', "raw_path does not end at the '?'");
-            require(query.data() == sent.data() + path.size() + 1 && query.size() == sent.size() - path.size() - 1,
+            require(query.data() == sent.data() + path.size() + 1 &&
+                        query.size() == sent.size() - path.size() - 1,
                     "query_string is not the rest of the target");
         }
     }
@@ -180,7 +182,8 @@ void check_forwarded(std::string_view input) {
         std::memcpy(buffer.get() + at, name.data(), name.size());
         std::memcpy(buffer.get() + at + name.size(), value.data(), value.size());
         offsets.push_back({static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
-                           static_cast<std::uint32_t>(at + name.size()), static_cast<std::uint32_t>(value.size())});
+                           static_cast<std::uint32_t>(at + name.size()),
+                           static_cast<std::uint32_t>(value.size())});
         std::string_view stored(buffer.get() + at + name.size(), value.size());
         at += name.size() + value.size();
         if (name == "X-Forwarded-Proto") {
@@ -200,7 +203,8 @@ void check_forwarded(std::string_view input) {
     if (any_for) {
         for (std::size_t start = 0;;) {
             std::size_t comma = joined.find(',', start);
-            std::string_view part = std::string_view(joined).substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            std::size_t end = comma == std::string::npos ? joined.size() : comma;
+            std::string_view part = std::string_view(joined).substr(start, end - start);
             expected.emplace_back(checked_strip(part));
             if (comma == std::string::npos) {
                 break;
@@ -212,8 +216,10 @@ void check_forwarded(std::string_view input) {
     std::size_t visited = 0;
     while (auto entry = entries.previous()) {
         require(visited < expected.size(), "more X-Forwarded-For entries than the split gives");
-        require(*entry == expected[expected.size() - 1 - visited], "X-Forwarded-For entry differs from the split");
-        require(inside(*entry, std::string_view(buffer.get(), bytes)) || entry->empty(), "entry outside the head");
+        require(*entry == expected[expected.size() - 1 - visited],
+                "X-Forwarded-For entry differs from the split");
+        require(inside(*entry, std::string_view(buffer.get(), bytes)) || entry->empty(),
+                "entry outside the head");
         check_entry(*entry);
         ++visited;
     }

@@ -28,8 +28,9 @@ using fields = std::vector<std::pair<std::string, std::string>>;
 struct head_of {
     explicit head_of(const fields& f) {
         for (const auto& [name, value] : f) {
-            offsets.push_back({static_cast<std::uint32_t>(buffer.size()), static_cast<std::uint32_t>(name.size()),
-                               static_cast<std::uint32_t>(buffer.size() + name.size()),
+            auto at = static_cast<std::uint32_t>(buffer.size());
+            offsets.push_back({at, static_cast<std::uint32_t>(name.size()),
+                               at + static_cast<std::uint32_t>(name.size()),
                                static_cast<std::uint32_t>(value.size())});
             buffer += name + value;
         }
@@ -55,7 +56,8 @@ const walk_row k_walks[] = {
     {"one_entry", {{"X-Forwarded-For", "1.2.3.4"}}, {"1.2.3.4"}},
     {"entries_right_to_left_stripped", {{"X-Forwarded-For", "1.1.1.1, 2.2.2.2 ,3.3.3.3"}},
      {"3.3.3.3", "2.2.2.2", "1.1.1.1"}},
-    {"later_field_first_as_if_joined", {{"x-forwarded-for", "1.1.1.1"}, {"Host", "h"}, {"X-FORWARDED-FOR", "2.2.2.2, 3.3.3.3"}},
+    {"later_field_first_as_if_joined",
+     {{"x-forwarded-for", "1.1.1.1"}, {"Host", "h"}, {"X-FORWARDED-FOR", "2.2.2.2, 3.3.3.3"}},
      {"3.3.3.3", "2.2.2.2", "1.1.1.1"}},
     {"empty_entries_kept_as_split_keeps_them", {{"X-Forwarded-For", ",1.1.1.1,"}}, {"", "1.1.1.1", ""}},
     {"empty_field_is_one_empty_entry", {{"X-Forwarded-For", ""}}, {""}},
@@ -98,7 +100,9 @@ const proto_row k_protos[] = {
     {"https", {{"X-Forwarded-Proto", "https"}}, "https"},
     {"stripped", {{"X-Forwarded-Proto", " wss\t"}}, "wss"},
     {"last_field_wins", {{"X-Forwarded-Proto", "http"}, {"x-forwarded-proto", "https"}}, "https"},
-    {"last_field_unknown_leaves_it_even_after_a_good_one", {{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Proto", "ftp"}}, ""},
+    {"last_field_unknown_leaves_it_even_after_a_good_one",
+     {{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Proto", "ftp"}},
+     ""},
     {"case_matters_in_the_value", {{"X-Forwarded-Proto", "HTTPS"}}, ""},
     {"absent", {{"Host", "h"}}, ""},
 };
@@ -107,8 +111,8 @@ const proto_row k_protos[] = {
 
 BOOST_AUTO_TEST_SUITE(asgi_forwarded_headers)
 
-BOOST_DATA_TEST_CASE(walks_x_forwarded_for_entries_as_uvicorn_splits_them, boost::unit_test::data::make(k_walks),
-                     row) {
+BOOST_DATA_TEST_CASE(walks_x_forwarded_for_entries_as_uvicorn_splits_them,
+                     boost::unit_test::data::make(k_walks), row) {
     head_of h(row.headers);
     std::vector<std::string> seen;
     forwarded_for_entries entries(h.head);
@@ -133,7 +137,8 @@ BOOST_DATA_TEST_CASE(cuts_an_entry_into_host_and_port, boost::unit_test::data::m
     BOOST_TEST(entry.port_or_whole == row.port_or_whole);
 }
 
-BOOST_DATA_TEST_CASE(takes_the_last_x_forwarded_proto_of_four_values, boost::unit_test::data::make(k_protos), row) {
+BOOST_DATA_TEST_CASE(takes_the_last_x_forwarded_proto_of_four_values,
+                     boost::unit_test::data::make(k_protos), row) {
     head_of h(row.headers);
     BOOST_TEST(std::string(forwarded_proto(h.head)) == row.scheme);
 }

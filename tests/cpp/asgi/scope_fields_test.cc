@@ -90,7 +90,8 @@ const name_row k_names[] = {
 
 BOOST_AUTO_TEST_SUITE(asgi_scope_fields)
 
-BOOST_DATA_TEST_CASE(splits_the_target_into_raw_path_and_query, boost::unit_test::data::make(k_targets), row) {
+BOOST_DATA_TEST_CASE(splits_the_target_into_raw_path_and_query,
+                     boost::unit_test::data::make(k_targets), row) {
     auto [path, query] = split_target(row.target);
     BOOST_TEST(std::string(path) == row.path);
     BOOST_TEST(std::string(query) == row.query);
