@@ -154,7 +154,7 @@ $(FUZZ_BUILD)/build.ninja: CMakeLists.txt | deps
 
 # `make fuzz` runs each target for FUZZ_SECONDS (default 5 minutes); new inputs go to a
 # scratch corpus so the seeds in the repo stay hand-written.
-FUZZ_TARGETS := request_parser chunked_body ws_frame
+FUZZ_TARGETS := request_parser chunked_body ws_frame scope_fields
 
 fuzz: $(FUZZ_BUILD)/build.ninja
 	$(CMAKE) --build $(FUZZ_BUILD) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
@@ -166,7 +166,7 @@ fuzz: $(FUZZ_BUILD)/build.ninja
 	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; \
 	done
 
-# 30 s per target (three targets).
+# 30 s per target (four targets).
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
@@ -237,8 +237,9 @@ perf-gate: install
 	    --warmup 1 --rounds 2 --gate "cpu:dbridge-asgi/uvicorn<=0.8"
 
 # ---- soak ------------------------------------------------------------------------------
-# SOAK_MINUTES (default 30) of mixed load on the FastAPI scenarios app; fails on an RSS
-# growth trend after the warm-up, on descriptor growth and on any response outside 2xx.
+# SOAK_MINUTES (default 30) of mixed locust load on the FastAPI scenarios app; fails on an
+# RSS growth trend after the warm-up, on descriptor growth and on any locust failure
+# (a status outside 2xx/3xx, a connection error).
 SOAK_MINUTES ?= 30
 soak: install
 	$(PY) load/soak.py --minutes $(SOAK_MINUTES) --json $(BUILD)/soak.json

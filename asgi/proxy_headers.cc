@@ -4,42 +4,13 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <optional>
+
+#include "forwarded_headers.h"
 
 namespace dbridge::asgi {
 
 namespace {
-
-// uvicorn decodes the values as Latin-1 and strips them with str.strip(): these are the
-// Latin-1 characters Python counts as whitespace.
-bool is_python_space(unsigned char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
-}
-
-std::string_view strip(std::string_view s) {
-    while (!s.empty() && is_python_space(static_cast<unsigned char>(s.front()))) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_python_space(static_cast<unsigned char>(s.back()))) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-bool name_is(std::string_view name, std::string_view lower) {
-    if (name.size() != lower.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c + 32);
-        }
-        if (c != lower[i]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // ipaddress.ip_address(text): an IPv4 address, else an IPv6 one with an optional zone.
 bool parse_ip(std::string_view text, ip_address& out) {
@@ -127,107 +98,24 @@ PyObject* python_int(std::string_view text) {
     return value;
 }
 
-struct host_port {
-    std::string_view host;
-    std::string_view port;  // null: none (port 0)
-};
-
-// uvicorn's reading of one X-Forwarded-For entry: "1.2.3.4", "1.2.3.4:5678", "[::1]:5678",
-// "::1". A port that int() refuses makes the whole entry the host (IPv4 form) or drops the
-// port (bracketed form), as there.
-host_port split_host_port(std::string_view value, bool& whole_on_failure) {
-    whole_on_failure = false;
-    if (!value.empty() && value.front() == '[') {
-        std::size_t close = value.find(']');
-        if (close == std::string_view::npos) {
-            return {value, {}};
-        }
-        std::string_view host = value.substr(1, close - 1);
-        std::string_view rest = value.substr(close + 1);
-        if (rest.empty()) {
-            return {host, {}};
-        }
-        if (rest.front() != ':') {
-            return {value, {}};
-        }
-        return {host, rest.substr(1)};
-    }
-    std::size_t colon = value.find(':');
-    if (colon != std::string_view::npos && value.find(':', colon + 1) == std::string_view::npos) {
-        whole_on_failure = true;  // an unparsable port turns the entry back into a host
-        return {value.substr(0, colon), value.substr(colon + 1)};
-    }
-    return {value, {}};
-}
-
 // Host text and port object for one entry; `port` is a new reference (0 when absent).
 bool read_entry(std::string_view value, std::string_view& host, py_ref& port) {
-    bool whole_on_failure = false;
-    host_port hp = split_host_port(value, whole_on_failure);
-    host = hp.host;
-    if (hp.port.data() != nullptr) {
-        port = py_ref(python_int(hp.port));
+    forwarded_entry entry = split_host_port(value);
+    host = entry.host;
+    if (entry.port.data() != nullptr) {
+        port = py_ref(python_int(entry.port));
         if (port) {
             return true;
         }
         if (PyErr_Occurred() != nullptr) {
             return false;
         }
-        if (whole_on_failure) {
+        if (entry.port_or_whole) {
             host = value;
         }
     }
     port = py_ref(PyLong_FromLong(0));
     return static_cast<bool>(port);
-}
-
-// The entries of every X-Forwarded-For field, right to left. uvicorn joins the fields with
-// ", " and splits on ','; walking each field's entries from the right, last field first,
-// visits the same entries in the same order without building the joined string.
-class forwarded_for_entries {
-public:
-    explicit forwarded_for_entries(const http1::request_head& head)
-        : _head(head), _field(head.header_count()) {}
-
-    // The next entry to the left (stripped), or false when there is none.
-    bool previous(std::string_view& entry) {
-        while (_rest.data() == nullptr) {
-            if (_field == 0) {
-                return false;
-            }
-            --_field;
-            http1::header_field f = _head.header(_field);
-            if (name_is(f.name, "x-forwarded-for")) {
-                _rest = f.value;
-            }
-        }
-        std::size_t comma = _rest.rfind(',');
-        if (comma == std::string_view::npos) {
-            entry = strip(_rest);
-            _rest = {};
-        } else {
-            entry = strip(_rest.substr(comma + 1));
-            _rest = _rest.substr(0, comma);
-        }
-        return true;
-    }
-
-private:
-    const http1::request_head& _head;
-    std::size_t _field;
-    std::string_view _rest;  // the unvisited start of the current field; null: go to the previous field
-};
-
-// The left-most entry: the first entry of the first X-Forwarded-For field.
-bool first_forwarded_for(const http1::request_head& head, std::string_view& entry) {
-    for (std::size_t i = 0; i < head.header_count(); ++i) {
-        http1::header_field f = head.header(i);
-        if (name_is(f.name, "x-forwarded-for")) {
-            entry = strip(f.value.substr(0, f.value.find(',')));
-            return true;
-        }
-    }
-    return false;
 }
 
 }  // namespace
@@ -256,16 +144,9 @@ bool peer_is_trusted(const trusted_proxies& trusted, const sockaddr_storage& pee
 bool apply_forwarded_headers(const trusted_proxies& trusted, const http1::request_head& head, py_ref& client,
                              std::string_view& scheme) {
     // uvicorn takes the last X-Forwarded-Proto field and accepts four values only.
-    for (std::size_t i = head.header_count(); i-- > 0;) {
-        http1::header_field f = head.header(i);
-        if (name_is(f.name, "x-forwarded-proto")) {
-            std::string_view proto = strip(f.value);
-            // A WebSocket scope maps http→ws and https→wss; this builder makes HTTP scopes.
-            if (proto == "http" || proto == "https" || proto == "ws" || proto == "wss") {
-                scheme = proto;
-            }
-            break;
-        }
+    std::string_view proto = forwarded_proto(head);
+    if (!proto.empty()) {
+        scheme = proto;
     }
 
     // Each proxy appends the address it received from, so the client is the right-most
@@ -275,17 +156,16 @@ bool apply_forwarded_headers(const trusted_proxies& trusted, const http1::reques
     bool found = false;
     if (!trusted.everyone) {
         forwarded_for_entries entries(head);
-        std::string_view entry;
         bool any = false;
-        while (entries.previous(entry)) {
+        while (std::optional<std::string_view> entry = entries.previous()) {
             any = true;
             std::string_view host;
             py_ref port;
-            if (!read_entry(entry, host, port)) {
+            if (!read_entry(*entry, host, port)) {
                 return false;
             }
             if (!trusts_host(trusted, host)) {
-                chosen = entry;
+                chosen = *entry;
                 found = true;
                 break;
             }
@@ -294,8 +174,12 @@ bool apply_forwarded_headers(const trusted_proxies& trusted, const http1::reques
             return true;  // no X-Forwarded-For: the client stays the peer
         }
     }
-    if (!found && !first_forwarded_for(head, chosen)) {
-        return true;
+    if (!found) {
+        std::optional<std::string_view> first = first_forwarded_for(head);
+        if (!first) {
+            return true;
+        }
+        chosen = *first;
     }
     std::string_view host;
     py_ref port;

@@ -8,6 +8,7 @@
 
 #include "interned.h"
 #include "net/listener.h"
+#include "scope_fields.h"
 
 namespace dbridge::asgi {
 
@@ -91,66 +92,21 @@ PyObject* method_object(std::string_view m) {
     return PyUnicode_DecodeASCII(m.data(), static_cast<Py_ssize_t>(m.size()), "strict");
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // uvicorn: path = unquote(raw_path), i.e. %XX decoded, then UTF-8 with replacement.
 PyObject* decode_path(std::string_view raw) {
     if (raw.find('%') == std::string_view::npos) {
         return PyUnicode_DecodeASCII(raw.data(), static_cast<Py_ssize_t>(raw.size()), "strict");
     }
-    std::string decoded;
-    decoded.reserve(raw.size());
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-        int hi, lo;
-        if (raw[i] == '%' && i + 2 < raw.size() &&
-            (hi = hex_value(raw[i + 1])) >= 0 && (lo = hex_value(raw[i + 2])) >= 0) {
-            decoded.push_back(static_cast<char>(hi * 16 + lo));
-            i += 2;
-        } else {
-            decoded.push_back(raw[i]);
-        }
+    // Decoding never grows: a path that fits the stack buffer costs no allocation.
+    char local[512];
+    std::string large;
+    char* out = local;
+    if (raw.size() > sizeof(local)) {
+        large.resize(raw.size());
+        out = large.data();
     }
-    return PyUnicode_DecodeUTF8(decoded.data(), static_cast<Py_ssize_t>(decoded.size()), "replace");
-}
-
-// The path and query of a request target in any of the RFC 9112 §3.2 forms.
-void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
-    std::size_t hash = target.find('#');
-    if (hash != std::string_view::npos) {
-        target = target.substr(0, hash);
-    }
-    if (!target.empty() && target[0] != '/' && target != "*") {
-        // absolute-form "scheme://authority/path?query": the authority is not the path.
-        std::size_t scheme_end = target.find("://");
-        if (scheme_end != std::string_view::npos) {
-            std::size_t path_start = target.find_first_of("/?", scheme_end + 3);
-            target = path_start == std::string_view::npos ? std::string_view("/") : target.substr(path_start);
-            if (!target.empty() && target[0] == '?') {
-                query = target.substr(1);
-                path = "/";
-                return;
-            }
-        }
-    }
-    std::size_t q = target.find('?');
-    if (q == std::string_view::npos) {
-        path = target;
-        query = {};
-    } else {
-        path = target.substr(0, q);
-        query = target.substr(q + 1);
-    }
+    std::size_t size = percent_decode(raw, out);
+    return PyUnicode_DecodeUTF8(out, static_cast<Py_ssize_t>(size), "replace");
 }
 
 }  // namespace
@@ -205,17 +161,13 @@ PyObject* scope_builder::headers_list(const http1::request_head& head) {
     }
     for (Py_ssize_t i = 0; i < count; ++i) {
         http1::header_field f = head.header(static_cast<std::size_t>(i));
-        // ASGI: header names are lower-cased; written straight into the new bytes object.
+        // Lower-cased straight into the new bytes object.
         PyObject* name = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(f.name.size()));
         if (name == nullptr) {
             Py_DECREF(list);
             return nullptr;
         }
-        char* out = PyBytes_AS_STRING(name);
-        for (std::size_t k = 0; k < f.name.size(); ++k) {
-            char ch = f.name[k];
-            out[k] = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch + 32) : ch;
-        }
+        lower_case_field_name(f.name, PyBytes_AS_STRING(name));
         PyObject* value = PyBytes_FromStringAndSize(f.value.data(), static_cast<Py_ssize_t>(f.value.size()));
         PyObject* pair = value != nullptr ? PyTuple_New(2) : nullptr;
         if (pair == nullptr) {
@@ -254,8 +206,7 @@ PyObject* scope_builder::build(http1::connection& c, const http1::request_head& 
             scheme = forwarded_scheme.get();
         }
     }
-    std::string_view raw_path, query;
-    split_target(head.target, raw_path, query);
+    auto [raw_path, query] = split_target(head.target);
 
     py_ref scope(PyDict_Copy(_scope_template.get()));
     py_ref asgi(PyDict_Copy(_asgi_template.get()));

@@ -167,14 +167,47 @@ def parse_wsload(output: str) -> dict:
     }
 
 
+def locust_command(scenario: Scenario, port: int, duration: float, cpus: str, prefix: Path) -> list[str]:
+    """locust headless on the locustfile's scenario.locust_user class, pinned to cpus, its
+    CSV files (stats, failures) written under `prefix`."""
+    users = str(scenario.locust_users)
+    return ["taskset", "-c", cpus, sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            "-u", users, "-r", users, "-t", f"{max(1, round(duration))}s",
+            "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix), "--only-summary",
+            "--loglevel", "WARNING", scenario.locust_user]
+
+
+def locust_totals(prefix: Path, output: str = "") -> dict:
+    """The Aggregated row of locust's `<prefix>_stats.csv`."""
+    stats = Path(f"{prefix}_stats.csv")
+    if not stats.exists():
+        raise BenchError(f"locust wrote no statistics:\n{output[-3000:]}")
+    with open(stats, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("Name") == "Aggregated"]
+    if not rows:
+        raise BenchError(f"locust statistics have no Aggregated row:\n{stats.read_text()[:2000]}")
+    return rows[0]
+
+
+def locust_failures(prefix: Path) -> list[dict]:
+    """The rows of locust's `<prefix>_failures.csv`: method, name, error, occurrences. locust
+    counts as a failure every status outside 2xx/3xx and every connection error."""
+    failures = Path(f"{prefix}_failures.csv")
+    if not failures.exists():
+        return []
+    with open(failures, newline="") as f:
+        return [
+            {"method": row["Method"], "name": row["Name"], "error": row["Error"],
+             "occurrences": int(row["Occurrences"])}
+            for row in csv.DictReader(f)
+        ]
+
+
 def run_locust(scenario: Scenario, port: int, duration: float, cpus: str, workdir: Path,
                started: list[subprocess.Popen]) -> dict:
     prefix = workdir / f"locust-{scenario.name}-{port}"
-    command = ["taskset", "-c", cpus, sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-               "-u", str(scenario.locust_users), "-r", str(scenario.locust_users), "-t", f"{max(1, round(duration))}s",
-               "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(locust_command(scenario, port, duration, cpus, prefix), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     started.append(process)
     try:
         output, _ = process.communicate(timeout=duration + 60)
@@ -182,14 +215,7 @@ def run_locust(scenario: Scenario, port: int, duration: float, cpus: str, workdi
         raise BenchError(f"locust did not finish within {duration + 60:.0f} s") from None
     finally:
         stop(process)
-    stats = Path(f"{prefix}_stats.csv")
-    if not stats.exists():
-        raise BenchError(f"locust wrote no statistics (exit {process.returncode}):\n{output[-3000:]}")
-    with open(stats, newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("Name") == "Aggregated"]
-    if not rows:
-        raise BenchError(f"locust statistics have no Aggregated row:\n{stats.read_text()[:2000]}")
-    row = rows[0]
+    row = locust_totals(prefix, output)
 
     def ms(column: str) -> float | None:
         value = row.get(column, "N/A")

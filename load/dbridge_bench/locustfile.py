@@ -1,11 +1,13 @@
-"""A locust mix of the FastAPI scenario endpoints (apps/scenarios_app.py) with think time:
-`dbridge-asgi bench --scenario locust_mix` runs it headless against each server."""
+"""Locust mixes of the FastAPI scenario endpoints (apps/scenarios_app.py) with think time.
+`dbridge-asgi bench --scenario locust_mix` runs ApiUser headless against each server;
+load/soak.py runs SoakUser for its long run. A run names the class it wants."""
 
 import json
 
 from locust import FastHttpUser, between, task
 
 ITEM = json.dumps({"name": "widget", "description": "x" * 800, "price": 12.5, "tags": ["a"] * 20})
+ECHO = b"e" * 2048
 
 
 class ApiUser(FastHttpUser):
@@ -34,3 +36,20 @@ class ApiUser(FastHttpUser):
     @task(1)
     def stream(self):
         self.client.get("/stream")
+
+
+class SoakUser(ApiUser):
+    """ApiUser's mix plus a body read back (echo) and a handler that awaits a sleep, so every
+    kind of request and response body the server keeps state for is in the soak. The think
+    time paces each user to about 25 requests a second: the soak watches memory per request,
+    so it needs many requests over a long time, not a saturated server."""
+
+    wait_time = between(0.02, 0.06)
+
+    @task(2)
+    def echo(self):
+        self.client.post("/echo", data=ECHO, headers={"Content-Type": "application/octet-stream"})
+
+    @task(1)
+    def slow(self):
+        self.client.get("/slow")

@@ -38,6 +38,7 @@ class Scenario:
     locust_users: int = 32
     message_size: int = 1024  # ws: bytes per message
     in_flight: int = 1  # ws: messages on the wire per connection
+    locust_user: str = "ApiUser"  # the User class of locustfile.py that runs
 
     def probe(self) -> bytes:
         """A request that proves the server is up (any response will do)."""
