@@ -55,6 +55,22 @@ public:
     }
     void commit(std::size_t n) { _end += n; }
 
+    // Capacity for at least `n` bytes in all, allocated once to that size (no doubling).
+    void reserve(std::size_t n) {
+        if (n <= _capacity) {
+            return;
+        }
+        std::size_t used = size();
+        auto fresh = std::make_unique_for_overwrite<char[]>(n);
+        if (used != 0) {
+            std::memcpy(fresh.get(), data(), used);
+        }
+        _storage = std::move(fresh);
+        _capacity = n;
+        _begin = 0;
+        _end = used;
+    }
+
     // Drops `n` bytes from the front.
     void consume(std::size_t n) {
         _begin += n;

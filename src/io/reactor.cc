@@ -51,6 +51,19 @@ byte_buffer& stream::output() {
     return _out;
 }
 
+byte_buffer& stream::output_for_large(std::size_t n) {
+    byte_buffer& out = output();
+    const std::size_t wanted = out.size() + n;
+    if (wanted <= out.capacity()) {
+        return out;
+    }
+    byte_buffer large = _owner->_buffers.take_large(wanted);
+    large.append(out.view());
+    _owner->_buffers.give(std::move(_out));
+    _out = std::move(large);
+    return _out;
+}
+
 void stream::flush() {
     if (_state == state::closed || _state == state::lingering) {
         return;

@@ -88,6 +88,12 @@ public:
 
     // Bytes appended here are sent by the next flush().
     byte_buffer& output();
+    // output(), with room for `n` more bytes made now when they are many: a large body
+    // goes into a buffer of the right size, kept by the pool after it is sent.
+    byte_buffer& output_for(std::size_t n) {
+        return n <= buffer_pool::max_pooled_capacity ? output() : output_for_large(n);
+    }
+    byte_buffer& output_for_large(std::size_t n);  // output_for() beyond the pooled size
     std::size_t unsent_bytes() const { return _out.size() + _sending.size(); }
     // Bytes the kernel has taken from this stream so far: a protocol compares two
     // readings to tell a slow reader from one that stopped (a send timeout).
