@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 
+from app_support import run_lifespan
+
 _page_report: dict | None = None
 _seen: list = []
 
@@ -186,10 +188,4 @@ async def app(scope, receive, send):
     elif scope["type"] == "websocket":
         await websocket(scope, receive, send)
     elif scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from app_support import run_lifespan
+
 
 def echo_line(method: str, path: str, query: str, http_version: str, body: bytes) -> bytes:
     """The response body for a request; the corpus tests compute the expected one with it."""
@@ -26,13 +28,8 @@ def echo_line(method: str, path: str, query: str, http_version: str, body: bytes
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return  # a WebSocket handshake is refused (the server answers 403)
     body = bytearray()

@@ -19,6 +19,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from app_support import run_lifespan
+
 
 async def send_json(send: Any, payload: Any) -> None:
     body = json.dumps(payload).encode()
@@ -38,13 +40,8 @@ def announce(route: str) -> None:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     query = parse_qs(scope["query_string"].decode("latin-1"))
     seconds = float(query.get("seconds", ["0"])[0])
     path = scope["path"]

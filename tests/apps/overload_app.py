@@ -16,6 +16,8 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
+from app_support import run_lifespan
+
 CHUNK = b"x" * (64 * 1024)
 
 outcomes: dict[str, str] = {}
@@ -57,13 +59,8 @@ async def stream_until_gone(receive: Any, send: Any, key: str) -> None:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     path = scope["path"]
     query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
     if path == "/":

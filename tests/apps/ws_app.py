@@ -27,18 +27,15 @@ import asyncio
 import json
 from urllib.parse import parse_qs
 
+from app_support import run_lifespan
+
 _events: list = []
 
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send)
+        return
     if scope["type"] == "http":
         body = f"http {scope['path']}".encode()
         headers = [(b"content-length", str(len(body)).encode())]
