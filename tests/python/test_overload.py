@@ -36,8 +36,8 @@ SEND_TIMEOUT = 3.0
 CONCURRENCY_LIMIT = 4
 
 SLOWLORIS_CLIENTS = 1000
-SLOW_READERS = 50
-SLOW_READ_MIB = 64  # each slow reader asks for this much: 3.2 GB in all, if it were buffered
+SLOW_READERS = 1000
+SLOW_READ_MIB = 64  # each slow reader asks for this much: 64 GB in all, if it were buffered
 MANY_CONNECTIONS = 10_000
 
 
@@ -313,7 +313,7 @@ def test_slow_readers_hold_bounded_memory_and_their_reset_leaks_nothing(default_
             sock.setblocking(True)
             sock.sendall(f"GET /stream?mb={SLOW_READ_MIB} HTTP/1.1\r\nhost: test\r\n\r\n".encode())
         # The apps stay in send(): were the responses buffered instead, they would have
-        # finished (and the memory below would hold 3.2 GB).
+        # finished (and the memory below would hold 64 GB).
         server.wait_for_stats(
             "every slow reader's request in progress", lambda s: s["active_requests"] == SLOW_READERS
         )
