@@ -27,6 +27,21 @@ PyObject* attr(PyObject* o, const char* name) {
     return a;
 }
 
+// Whether the loop's class keeps the create_task() of asyncio's base loop or uvloop's.
+// One that overrides it (rather than setting a task factory) is asked for every task, as
+// uvicorn asks it.
+bool has_stock_create_task(PyObject* loop) {
+    py_ref own(PyObject_GetAttrString(reinterpret_cast<PyObject*>(Py_TYPE(loop)), "create_task"));
+    py_ref base_events(PyImport_ImportModule("asyncio.base_events"));
+    py_ref base_loop(base_events ? PyObject_GetAttrString(base_events.get(), "BaseEventLoop") : nullptr);
+    py_ref base(base_loop ? PyObject_GetAttrString(base_loop.get(), "create_task") : nullptr);
+    py_ref uvloop_module(PyImport_GetModule(py_ref(PyUnicode_FromString("uvloop")).get()));  // only if imported
+    py_ref uv_loop(uvloop_module ? PyObject_GetAttrString(uvloop_module.get(), "Loop") : nullptr);
+    py_ref uv(uv_loop ? PyObject_GetAttrString(uv_loop.get(), "create_task") : nullptr);
+    PyErr_Clear();
+    return own && ((base && own.get() == base.get()) || (uv && own.get() == uv.get()));
+}
+
 // The connection's app state is an HTTP exchange, or a WebSocket whose handshake the app
 // has not answered yet.
 exchange* current(http1::connection& c) {
@@ -111,7 +126,7 @@ worker::worker(PyObject* app, PyObject* loop, PyObject* run_asgi, PyObject* stat
     // interpreter work on 3.11). From 3.12 the task starts eagerly, inside this call, and
     // runs until it first has to wait: a handler that answers without waiting (most do,
     // for small requests) completes here, with no loop round trip.
-    {
+    if (has_stock_create_task(loop)) {
         py_ref asyncio(PyImport_ImportModule("asyncio"));
         if (!asyncio) {
             throw std::runtime_error("cannot import asyncio");

@@ -19,6 +19,9 @@ public:
     // is reused as it is, where a fresh one is mapped, faulted in page by page, and
     // unmapped again when it is freed (three times the CPU of the response's own copy).
     static constexpr std::size_t max_large_bytes = 16 * 1024 * 1024;
+    // No one buffer may take a large share of that: a 9 MB WebSocket message must not pin
+    // the whole budget (and be handed to every 100 KB body after it).
+    static constexpr std::size_t max_large_capacity = 4 * 1024 * 1024;
 
     explicit buffer_pool(std::size_t max_pooled_buffers = 1024) : _max_pooled(max_pooled_buffers) {}
 
@@ -31,27 +34,34 @@ public:
         return b;
     }
 
-    // An empty buffer with room for at least `n` bytes: a kept large one if one fits,
-    // else a new one of exactly that size.
+    // An empty buffer with room for at least `n` bytes: the smallest kept large one that
+    // fits, else a new one of exactly that size.
     byte_buffer take_large(std::size_t n) {
+        std::size_t best = _large.size();
         for (std::size_t i = 0; i < _large.size(); ++i) {
-            if (_large[i].capacity() >= n) {
-                byte_buffer b = std::move(_large[i]);
-                _large[i] = std::move(_large.back());
-                _large.pop_back();
-                _large_bytes -= b.capacity();
-                return b;
+            const std::size_t c = _large[i].capacity();
+            if (c >= n && (best == _large.size() || c < _large[best].capacity())) {
+                best = i;
             }
         }
-        byte_buffer b;
-        b.reserve(n);
+        if (best == _large.size()) {
+            byte_buffer b;
+            b.reserve(n);
+            return b;
+        }
+        byte_buffer b = std::move(_large[best]);
+        if (best != _large.size() - 1) {
+            _large[best] = std::move(_large.back());
+        }
+        _large.pop_back();
+        _large_bytes -= b.capacity();
         return b;
     }
 
     void give(byte_buffer&& b) {
         b.clear();
         if (b.capacity() > max_pooled_capacity) {
-            if (_large_bytes + b.capacity() <= max_large_bytes) {
+            if (b.capacity() <= max_large_capacity && _large_bytes + b.capacity() <= max_large_bytes) {
                 _large_bytes += b.capacity();
                 _large.push_back(std::move(b));
             } else {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <stdexcept>
@@ -57,7 +58,10 @@ byte_buffer& stream::output_for_large(std::size_t n) {
     if (wanted <= out.capacity()) {
         return out;
     }
-    byte_buffer large = _owner->_buffers.take_large(wanted);
+    // Bytes already waiting are copied over: grow geometrically when there are some, so
+    // an app that sends many large bodies without waiting does not copy them again each time.
+    byte_buffer large = _owner->_buffers.take_large(
+        out.empty() ? wanted : std::max(wanted, 2 * out.capacity()));
     large.append(out.view());
     _owner->_buffers.give(std::move(_out));
     _out = std::move(large);

@@ -85,3 +85,52 @@ def test_a_task_cancelled_before_it_ran_still_settles_its_request(loop_kind: str
     assert during == 1  # the cancelled task left its request open
     assert after == 0
     assert rest == b""  # closed without a response
+
+
+def test_a_loop_that_overrides_create_task_is_asked_for_every_request_task() -> None:
+    """The core makes request tasks itself only for the stock create_task(); a loop class
+    with its own (instrumentation does this) is called for each one, as uvicorn calls it."""
+    made: list[Any] = []
+
+    class CountingLoop(asyncio.SelectorEventLoop):
+        def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task:
+            task = super().create_task(coro, **kwargs)
+            made.append(task)
+            return task
+
+    loop = CountingLoop()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def run_asgi(app: Any, scope: Any, receive: Any, send: Any, exchange: Any) -> None:
+        await app(scope, receive, send)
+        exchange.finish(None)
+
+    async def main() -> bytes:
+        worker = _core.Worker(app, loop, run_asgi, io="auto")
+        worker.add_listener(listener.fileno())
+        worker.start()
+        try:
+            reader, writer = await asyncio.open_connection(*listener.getsockname())
+            writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            response = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            return response
+        finally:
+            worker.detach()
+
+    try:
+        before = len(made)
+        response = loop.run_until_complete(main())
+    finally:
+        loop.close()
+        listener.close()
+    assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"ok"), response
+    request_tasks = [t for t in made[before:] if t.get_coro().__name__ == "run_asgi"]
+    assert len(request_tasks) == 1, made

@@ -76,4 +76,24 @@ BOOST_AUTO_TEST_CASE(large_buffers_are_kept_only_up_to_the_byte_budget) {
     BOOST_TEST(pool.pooled_large_bytes() == (buffer_pool::max_large_bytes / each) * each);
 }
 
+BOOST_AUTO_TEST_CASE(take_large_hands_out_the_smallest_buffer_that_fits) {
+    buffer_pool pool;
+    pool.give(with_capacity(3 * 1024 * 1024));
+    pool.give(with_capacity(200'000));
+    pool.give(with_capacity(1024 * 1024));
+    byte_buffer b = pool.take_large(150'000);
+    BOOST_TEST(b.capacity() == 200'000U);
+    byte_buffer c = pool.take_large(500'000);
+    BOOST_TEST(c.capacity() == 1024U * 1024);
+    BOOST_TEST(pool.pooled_large_bytes() == 3U * 1024 * 1024);
+}
+
+BOOST_AUTO_TEST_CASE(a_buffer_above_the_per_buffer_cap_is_freed_not_kept) {
+    buffer_pool pool;
+    pool.give(with_capacity(buffer_pool::max_large_capacity + 1));
+    BOOST_TEST(pool.pooled_large_bytes() == 0U);
+    pool.give(with_capacity(buffer_pool::max_large_capacity));
+    BOOST_TEST(pool.pooled_large_bytes() == buffer_pool::max_large_capacity);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
