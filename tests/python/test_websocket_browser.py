@@ -104,6 +104,9 @@ def run_page(server: ServerProcess, tmp_path: Path) -> dict:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Under `make test-asan` the sanitizer runtime is preloaded for our server; the
+            # browser is a client and is not built for it.
+            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
         )
     try:
         deadline = time.monotonic() + REPORT_TIMEOUT
