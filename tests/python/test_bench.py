@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -409,6 +410,8 @@ def test_a_websocket_scenario_of_ones_own_reports_the_servers_errors(tmp_path: P
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="valgrind cannot run a process with AddressSanitizer (make test-asan)")
 def test_callgrind_asgi_counts_a_requests_instructions_and_keeps_the_dump(tmp_path: Path) -> None:
     script = Path(__file__).resolve().parents[2] / "load" / "callgrind_asgi.py"
     result = subprocess.run(
