@@ -516,22 +516,20 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
     }
     py_ref task;
     py_ref context;
-    if (coro && _reset_contextvars) {
+    // Cleared when a step below fails; the coroutine is then closed, not just dropped.
+    bool ready = bool(coro);
+    if (ready && _reset_contextvars) {
         context = py_ref(PyContext_New());
-        if (!context) {
-            coro = py_ref();
-        }
+        ready = bool(context);
     }
     // The app (or an instrumentation library) may install a task factory at any time.
     bool direct = false;
-    if (coro && _task_type) {
+    if (ready && _task_type) {
         py_ref factory(PyObject_CallNoArgs(_get_task_factory.get()));
-        if (!factory) {
-            coro = py_ref();
-        }
+        ready = bool(factory);
         direct = factory.get() == Py_None;
     }
-    if (coro && direct) {
+    if (ready && direct) {
 #if PY_VERSION_HEX >= 0x030C0000
         PyObject* args[] = {coro.get(), _loop.get(), Py_True, context.get()};
 #else
@@ -539,17 +537,28 @@ void worker::on_request(http1::connection& c, const http1::request_head& head) {
 #endif
         PyObject* kwnames = PyTuple_GET_SIZE(_task_kwnames.get()) != 0 ? _task_kwnames.get() : nullptr;
         task = py_ref(PyObject_Vectorcall(_task_type.get(), args, 1, kwnames));
-    } else if (coro && context) {
+    } else if (ready && context) {
         // create_task() copies the current context: make the fresh one current for the call
         // (the context= keyword only exists from Python 3.11).
         if (PyContext_Enter(context.get()) == 0) {
             task = py_ref(PyObject_CallOneArg(_create_task.get(), coro.get()));
             PyContext_Exit(context.get());
         }
-    } else if (coro) {
+    } else if (ready) {
         task = py_ref(PyObject_CallOneArg(_create_task.get(), coro.get()));
     }
     if (!task) {
+        if (coro) {
+            // A coroutine that will never run: closed, so no "was never awaited" warning
+            // hides the error reported below.
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            py_ref closed(PyObject_CallMethod(coro.get(), "close", nullptr));
+            if (!closed) {
+                PyErr_Clear();
+            }
+            PyErr_Restore(type, value, traceback);
+        }
         PyErr_WriteUnraisable(_run_asgi.get());
         py_ref r(PyObject_CallMethod(exo, "finish", "O", Py_True));
         if (!r) {

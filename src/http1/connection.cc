@@ -241,8 +241,10 @@ write_status connection::send_body(std::string_view data, bool more) {
     if (_disconnected || _stream->closing()) {
         return write_status::ok;
     }
-    // Room for the data and its chunk framing (size line, CRLFs, last chunk).
-    write_status st = _writer.body(_stream->output_for(data.size() + 32), data, more);
+    // Room for the data and its chunk framing (size line, CRLFs, last chunk), unless none
+    // of it will be sent (a large buffer would be sized for nothing).
+    byte_buffer& out = _writer.body_suppressed() ? _stream->output() : _stream->output_for(data.size() + 32);
+    write_status st = _writer.body(out, data, more);
     if (st == write_status::content_length_short) {
         // The response promised more than it sent; only a close tells the client.
         _stream->close_after_flush();

@@ -58,6 +58,8 @@ public:
 
     bool started() const { return _started; }
     bool finished() const { return _finished; }
+    // HEAD, 1xx, 204, 304: body() counts the app's bytes and sends none.
+    bool body_suppressed() const { return _suppress_body; }
     int status() const { return _status; }
     // Whether the connection may serve another request once this response is done:
     // false when the request or the app asked to close, or when the body is delimited

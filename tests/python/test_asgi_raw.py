@@ -631,6 +631,23 @@ def test_requests_run_in_tasks_from_the_loops_task_factory(kind_io: str, tmp_pat
         assert made[0] >= 1 and made[1] > made[0] and made[2] > made[1], made
 
 
+@pytest.mark.parametrize("io", IO_BACKENDS)
+def test_a_task_factory_that_raises_fails_that_request_alone_and_is_logged(io: str, tmp_path: Path) -> None:
+    # uvicorn lets the error escape data_received() and uvloop drops the connection; here
+    # the client gets a 500, the error is logged, and the coroutine that never ran is
+    # closed (no "never awaited" warning in its place).
+    for server in serve("dbridge-asgi", "task_factory_app:app", tmp_path, io=io):
+        with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT) as client:
+            assert client.get("/refuse").status_code == 200
+            refused = client.get("/")
+            assert refused.status_code == 500, refused
+            after = client.get("/")
+            assert after.status_code == 200 and after.json()["task_type"] == "CountedTask"
+        log = server.wait_for_output("task factory refused")
+        assert "RuntimeError" in log, log
+        assert "never awaited" not in server.stderr(), server.stderr()
+
+
 def test_a_request_task_is_an_asyncio_task_named_as_usual(both: list[ServerProcess]) -> None:
     for server in both:
         scope_task = httpx.get(f"{server.url}/task", timeout=REQUEST_TIMEOUT).json()

@@ -542,6 +542,30 @@ std::string start_line(int status) {
 
 BOOST_AUTO_TEST_SUITE(response_writer_tests)
 
+// The connection asks before sizing an output buffer for a body: a HEAD answer or a
+// 204/304 whose app sends a large body must not make room for bytes never sent.
+BOOST_AUTO_TEST_CASE(body_suppressed_says_when_body_bytes_are_counted_and_dropped) {
+    struct suppress_case {
+        const request_facts& request;
+        int status;
+        bool suppressed;
+    };
+    const suppress_case cases[] = {
+        {http11, 200, false}, {http11, 404, false}, {head11, 200, true},
+        {http11, 204, true},  {http11, 304, true},  {http10, 200, false},
+    };
+    for (const suppress_case& c : cases) {
+        byte_buffer out;
+        response_writer writer;
+        const dbridge::http1::header_field length[] = {{"content-length", "100000"}};
+        BOOST_TEST_REQUIRE(writer.start(out, c.request, c.status, length, {}, {}) == ok);
+        BOOST_TEST(writer.body_suppressed() == c.suppressed, "status " << c.status);
+        const std::size_t head_size = out.size();
+        BOOST_TEST(writer.body(out, std::string(100000, 'x'), false) == ok);
+        BOOST_TEST((out.size() == head_size) == c.suppressed, "status " << c.status);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(reason_phrases_follow_rfc_9110_section_15) {
     struct phrase_case {
         int status;
