@@ -276,7 +276,9 @@ pump_result pump_file(exchange& ex) {
         if (n < 0) {
             return pump_result::failed;
         }
-        http1::write_status st = ex.conn->send_body(std::string_view(block, static_cast<std::size_t>(n)), n != 0);
+        // Copied, never sent on the spot: the high-water mark paces the file.
+        http1::write_status st =
+            ex.conn->send_body(std::string_view(block, static_cast<std::size_t>(n)), n != 0, false);
         if (st != http1::write_status::ok) {
             return pump_result::failed;
         }

@@ -8,6 +8,11 @@ namespace dbridge::http1 {
 
 namespace {
 
+// A body this large is sent from the app's memory rather than copied into a buffer (see
+// io::stream::send_now). Below it the copy is cheaper than a system call of its own:
+// small responses go out in the reactor's batched sends.
+constexpr std::size_t direct_send_min = 64 * 1024;
+
 // The body of the responses we make ourselves. 400 keeps uvicorn's wording.
 std::string_view error_message(int status) {
     switch (status) {
@@ -237,14 +242,27 @@ write_status connection::start_response(int status, std::span<const header_field
     return st;
 }
 
-write_status connection::send_body(std::string_view data, bool more) {
+write_status connection::send_body(std::string_view data, bool more, bool send_now) {
     if (_disconnected || _stream->closing()) {
         return write_status::ok;
     }
-    // Room for the data and its chunk framing (size line, CRLFs, last chunk), unless none
-    // of it will be sent (a large buffer would be sized for nothing).
-    byte_buffer& out = _writer.body_suppressed() ? _stream->output() : _stream->output_for(data.size() + 32);
-    write_status st = _writer.body(out, data, more);
+    write_status st;
+    if (send_now && data.size() >= direct_send_min && _writer.body_is_verbatim()) {
+        // A large body goes out from the app's memory, behind what is queued (the response
+        // head), as far as the socket takes it now; only the rest is copied.
+        st = _writer.count_body(data.size(), more);
+        if (st == write_status::ok || st == write_status::content_length_short) {
+            const std::size_t taken = _stream->send_now(data);
+            if (taken < data.size()) {
+                _stream->output_for(data.size() - taken).append(data.substr(taken));
+            }
+        }
+    } else {
+        // Room for the data and its chunk framing (size line, CRLFs, last chunk), unless
+        // none of it will be sent (a large buffer would be sized for nothing).
+        byte_buffer& out = _writer.body_suppressed() ? _stream->output() : _stream->output_for(data.size() + 32);
+        st = _writer.body(out, data, more);
+    }
     if (st == write_status::content_length_short) {
         // The response promised more than it sent; only a close tells the client.
         _stream->close_after_flush();

@@ -84,7 +84,10 @@ public:
 
     // ---- for the request_handler ----------------------------------------------------
     write_status start_response(int status, std::span<const header_field> headers);
-    write_status send_body(std::string_view data, bool more);
+    // A large body may go out before this returns, from `data` itself (`send_now`, true
+    // for an app's body); a caller that sends a long stream piece by piece and waits for
+    // the kernel between pieces passes false, so one fast client cannot take it all at once.
+    write_status send_body(std::string_view data, bool more, bool send_now = true);
     // Sends "100 Continue" if the current request asked for it and nothing else has been
     // sent yet (ASGI: when the app first waits for the body).
     void send_continue();

@@ -425,6 +425,30 @@ write_status response_writer::start(byte_buffer& out, const request_facts& reque
     return write_status::ok;
 }
 
+write_status response_writer::count_body(std::size_t size, bool more) {
+    if (_framing == framing::content_length) {
+        if (size > _declared_length - _body_bytes) {
+            // The client would read the excess as the next response: nothing of it goes
+            // out, and the connection cannot be reused.
+            _keep_alive = false;
+            return write_status::content_length_exceeded;
+        }
+        _body_bytes += size;
+        if (!more) {
+            _finished = true;
+            if (_body_bytes < _declared_length) {
+                // The client waits for bytes that never come; only closing ends it.
+                _keep_alive = false;
+                return write_status::content_length_short;
+            }
+        }
+        return write_status::ok;
+    }
+    _body_bytes += size;  // close-delimited: the close ends the body
+    _finished = !more;
+    return write_status::ok;
+}
+
 write_status response_writer::body(byte_buffer& out, std::string_view data, bool more) {
     if (!_started) {
         return write_status::not_started;
@@ -441,24 +465,13 @@ write_status response_writer::body(byte_buffer& out, std::string_view data, bool
     }
 
     switch (_framing) {
-    case framing::content_length: {
-        if (data.size() > _declared_length - _body_bytes) {
-            // The client would read the excess as the next response: nothing of it goes
-            // out, and the connection cannot be reused.
-            _keep_alive = false;
-            return write_status::content_length_exceeded;
+    case framing::content_length:
+    case framing::close_delimited: {
+        write_status st = count_body(data.size(), more);
+        if (st == write_status::ok || st == write_status::content_length_short) {
+            out.append(data);
         }
-        out.append(data);
-        _body_bytes += data.size();
-        if (!more) {
-            _finished = true;
-            if (_body_bytes < _declared_length) {
-                // The client waits for bytes that never come; only closing ends it.
-                _keep_alive = false;
-                return write_status::content_length_short;
-            }
-        }
-        return write_status::ok;
+        return st;
     }
     case framing::chunked: {
         // RFC 9112 §7.1: chunk = chunk-size CRLF chunk-data CRLF; the zero-size chunk is
@@ -485,11 +498,6 @@ write_status response_writer::body(byte_buffer& out, std::string_view data, bool
         _finished = !more;
         return write_status::ok;
     }
-    case framing::close_delimited:
-        out.append(data);
-        _body_bytes += data.size();
-        _finished = !more;
-        return write_status::ok;
     case framing::none:
         // Only a response without a body has no framing, and it returned above.
         break;

@@ -53,6 +53,18 @@ public:
     // for chunked framing). Empty data with more = true writes nothing.
     write_status body(byte_buffer& out, std::string_view data, bool more);
 
+    // Whether body() would append the data as it is (Content-Length or close-delimited
+    // framing, a body that is sent): a caller may then send a large body itself, straight
+    // from the app's memory, and account for it with count_body().
+    bool body_is_verbatim() const {
+        return _started && !_finished && !_suppress_body &&
+               (_framing == framing::content_length || _framing == framing::close_delimited);
+    }
+    // body() without the bytes, when body_is_verbatim(): the same checks, counting and
+    // result; the caller sends `size` bytes itself when the result is ok or
+    // content_length_short (what body() would have appended).
+    write_status count_body(std::size_t size, bool more);
+
     // Interim 100 Continue (RFC 9110 §15.2.1); only before start().
     static void write_continue(byte_buffer& out);
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,6 +67,30 @@ byte_buffer& stream::output_for_large(std::size_t n) {
     _owner->_buffers.give(std::move(_out));
     _out = std::move(large);
     return _out;
+}
+
+std::size_t stream::send_now(std::string_view data) {
+    if (_state != state::open || _tls != nullptr || _send_in_flight || !_sending.empty() || data.empty()) {
+        return 0;
+    }
+    iovec iov[2];
+    int count = 0;
+    if (!_out.empty()) {
+        iov[count++] = {const_cast<char*>(_out.data()), _out.size()};
+    }
+    iov[count++] = {const_cast<char*>(data.data()), data.size()};
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = static_cast<std::size_t>(count);
+    const ssize_t sent = ::sendmsg(_fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent <= 0) {
+        return 0;  // a full socket buffer, or an error the queued send will meet and handle
+    }
+    const std::size_t total = static_cast<std::size_t>(sent);
+    const std::size_t from_out = std::min(total, _out.size());
+    _out.consume(from_out);
+    _bytes_sent += total;
+    return total - from_out;
 }
 
 void stream::flush() {

@@ -94,6 +94,12 @@ public:
         return n <= buffer_pool::max_pooled_capacity ? output() : output_for_large(n);
     }
     byte_buffer& output_for_large(std::size_t n);  // output_for() beyond the pooled size
+    // Sends output()'s bytes and then `data`, straight from the caller's memory, as far
+    // as the socket takes them without waiting; returns how many bytes of `data` went
+    // (the caller queues the rest in output()). Large bodies thereby skip the copy into a
+    // buffer. Does nothing (returns 0) unless the stream is open, plaintext and has no
+    // send in flight, which would have to go first.
+    std::size_t send_now(std::string_view data);
     std::size_t unsent_bytes() const { return _out.size() + _sending.size(); }
     // Bytes the kernel has taken from this stream so far: a protocol compares two
     // readings to tell a slow reader from one that stopped (a send timeout).

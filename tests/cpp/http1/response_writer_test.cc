@@ -542,6 +542,59 @@ std::string start_line(int status) {
 
 BOOST_AUTO_TEST_SUITE(response_writer_tests)
 
+// count_body() is body() without the bytes, for a caller that sends a large body itself:
+// the same result and the same state after it, for every Content-Length outcome and for a
+// close-delimited body; only verbatim framings qualify.
+BOOST_AUTO_TEST_CASE(count_body_agrees_with_body_on_verbatim_framings) {
+    struct count_case {
+        const request_facts& request;
+        std::string_view declared;  // Content-Length, empty for none
+        std::size_t size;
+        bool more;
+    };
+    const count_case cases[] = {
+        {http11, "10", 10, false},      // exact
+        {http11, "10", 4, true},        // part
+        {http11, "10", 4, false},       // short
+        {http11, "10", 11, false},      // exceeded
+        {http10, "", 100000, true},     // close-delimited (HTTP/1.0, no length)
+        {http10, "", 100000, false},
+    };
+    for (const count_case& c : cases) {
+        std::vector<header_field> headers;
+        if (!c.declared.empty()) {
+            headers.push_back({"content-length", c.declared});
+        }
+        byte_buffer out_body, out_count;
+        response_writer by_body, by_count;
+        BOOST_TEST_REQUIRE(by_body.start(out_body, c.request, 200, headers, {}, {}) == ok);
+        BOOST_TEST_REQUIRE(by_count.start(out_count, c.request, 200, headers, {}, {}) == ok);
+        BOOST_TEST_REQUIRE(by_count.body_is_verbatim());
+        const std::size_t head_size = out_body.size();
+        const std::string data(c.size, 'x');
+        const write_status appended = by_body.body(out_body, data, c.more);
+        BOOST_TEST(by_count.count_body(c.size, c.more) == appended, "size " << c.size);
+        BOOST_TEST(out_count.size() == head_size);  // count_body() writes nothing
+        BOOST_TEST(by_count.finished() == by_body.finished());
+        BOOST_TEST(by_count.keep_alive() == by_body.keep_alive());
+        BOOST_TEST(by_count.body_bytes() == by_body.body_bytes());
+    }
+    // Chunked framing, a suppressed body, a finished response: body() must frame or drop.
+    byte_buffer out;
+    response_writer chunked;
+    BOOST_TEST_REQUIRE(chunked.start(out, http11, 200, {}, {}, {}) == ok);
+    BOOST_TEST(!chunked.body_is_verbatim());
+    response_writer head;
+    const header_field length[] = {{"content-length", "5"}};
+    BOOST_TEST_REQUIRE(head.start(out, head11, 200, length, {}, {}) == ok);
+    BOOST_TEST(!head.body_is_verbatim());
+    response_writer done;
+    BOOST_TEST(!done.body_is_verbatim());  // not started
+    BOOST_TEST_REQUIRE(done.start(out, http11, 200, length, {}, {}) == ok);
+    BOOST_TEST_REQUIRE(done.body(out, "hello", false) == ok);
+    BOOST_TEST(!done.body_is_verbatim());
+}
+
 // The connection asks before sizing an output buffer for a body: a HEAD answer or a
 // 204/304 whose app sends a large body must not make room for bytes never sent.
 BOOST_AUTO_TEST_CASE(body_suppressed_says_when_body_bytes_are_counted_and_dropped) {

@@ -41,6 +41,9 @@ namespace {
 
 const backend_choice backends[] = {backend_choice::uring, backend_choice::epoll};
 
+// What the connection still held unsent right after the last response's send_body().
+std::atomic<std::size_t> unsent_after_body{0};
+
 // Answers every request after its body: GET /bytes/N -> N bytes of a known pattern;
 // anything else -> "<method> <target> <body length> <body checksum>".
 class test_handler final : public dbridge::http1::request_handler {
@@ -73,6 +76,7 @@ public:
         const header_field headers[] = {{"content-type", "text/plain"}, {"content-length", length}};
         c.start_response(200, headers);
         c.send_body(body, false);
+        unsent_after_body = c.unsent_bytes();
     }
     void on_disconnect(connection& c) override { ++disconnects; }
 
@@ -399,6 +403,32 @@ BOOST_DATA_TEST_CASE(large_response_to_a_slow_reader_arrives_whole, bdata::make(
     }
     BOOST_TEST(intact);
     BOOST_TEST(in.next().body == "GET /after 0 0");
+    ::close(fd);
+}
+
+// A body of 64 KB or more leaves from the handler's memory inside send_body(), as far as
+// the socket takes it (stream::send_now), behind the response head. A copied body leaves
+// only when the reactor flushes at the end of its iteration, so right after send_body()
+// all of it is still queued: that is how the two paths are told apart here.
+BOOST_DATA_TEST_CASE(a_large_body_starts_out_from_the_callers_memory, bdata::make(backends), io) {
+    test_server server(io);
+    int fd = connect_to(server.port());
+    reader in(fd);
+    for (std::size_t n : {std::size_t{200 * 1024}, std::size_t{64 * 1024}, std::size_t{1000}}) {
+        send_all(fd, get("/bytes/" + std::to_string(n)));
+        response r = in.next();
+        BOOST_TEST_REQUIRE(r.body.size() == n);
+        bool intact = true;
+        for (std::size_t i = 0; i < n; ++i) {
+            intact = intact && r.body[i] == static_cast<char>('a' + i % 26);
+        }
+        BOOST_TEST(intact);
+        if (n >= 64 * 1024) {
+            BOOST_TEST(unsent_after_body.load() < n, n << " bytes: " << unsent_after_body.load() << " still queued");
+        } else {
+            BOOST_TEST(unsent_after_body.load() > n, "a small body is copied and sent with the flush");
+        }
+    }
     ::close(fd);
 }
 
