@@ -90,6 +90,11 @@ std::size_t stream::send_now(std::string_view data) {
     const std::size_t from_out = std::min(total, _out.size());
     _out.consume(from_out);
     _bytes_sent += total;
+    if (_out.empty()) {
+        // No send will follow to hand it back (on_sent does that): an idle connection
+        // holds no buffer memory.
+        _owner->_buffers.give(std::move(_out));
+    }
     return total - from_out;
 }
 

@@ -41,14 +41,17 @@ namespace {
 
 const backend_choice backends[] = {backend_choice::uring, backend_choice::epoll};
 
-// What the connection still held unsent right after the last response's send_body().
+// What the connection still held unsent right after the last response's send_body(),
+// and how many free buffers the reactor's pool had when the last request began.
 std::atomic<std::size_t> unsent_after_body{0};
+std::atomic<std::size_t> pooled_at_request{0};
 
 // Answers every request after its body: GET /bytes/N -> N bytes of a known pattern;
 // anything else -> "<method> <target> <body length> <body checksum>".
 class test_handler final : public dbridge::http1::request_handler {
 public:
     void on_request(connection& c, const dbridge::http1::request_head& head) override {
+        pooled_at_request = c.stream().owner().buffers().pooled();
         _method = head.method;
         _target = head.target;
         _length = 0;
@@ -420,9 +423,21 @@ BOOST_DATA_TEST_CASE(a_large_body_starts_out_from_the_callers_memory, bdata::mak
     test_server server(io);
     int fd = connect_to(server.port());
     reader in(fd);
+    // A small exchange first, so the pool holds buffers (a fresh one is empty, and an
+    // empty pool could not show a buffer kept back).
+    send_all(fd, get("/warm"));
+    BOOST_TEST_REQUIRE(in.next().status == 200);
+    std::size_t pooled_before = 0;
     for (std::size_t n : {std::size_t{200 * 1024}, std::size_t{64 * 1024}, std::size_t{1000}}) {
         send_all(fd, get("/bytes/" + std::to_string(n)));
         response r = in.next();
+        // A response sent straight away leaves no buffer behind on the idle connection:
+        // each request starts with the pool as the previous one found it.
+        if (pooled_before == 0) {
+            pooled_before = pooled_at_request.load();
+            BOOST_TEST_REQUIRE(pooled_before > 0);
+        }
+        BOOST_TEST(pooled_at_request.load() == pooled_before, n << " bytes");
         BOOST_TEST_REQUIRE(r.body.size() == n);
         BOOST_TEST(is_bytes_pattern(r.body));
         if (n >= 64 * 1024) {
