@@ -91,9 +91,7 @@ std::size_t stream::send_now(std::string_view data) {
     _out.consume(from_out);
     _bytes_sent += total;
     if (_out.empty()) {
-        // No send will follow to hand it back (on_sent does that): an idle connection
-        // holds no buffer memory.
-        _owner->_buffers.give(std::move(_out));
+        _owner->release_idle_buffers(*this);  // no send follows to do it in on_sent()
     }
     return total - from_out;
 }
@@ -476,14 +474,7 @@ void reactor::on_sent(stream& s, std::size_t bytes) {
         start_send(s);
         return;
     }
-    // Nothing left: idle connections hold no buffer memory. (A TLS stream may still
-    // hold plaintext that cannot be encrypted before its handshake is done.)
-    if (s._sending.capacity() != 0) {
-        _buffers.give(std::move(s._sending));
-    }
-    if (s._out.capacity() != 0 && s._out.empty()) {
-        _buffers.give(std::move(s._out));
-    }
+    release_idle_buffers(s);
     if (s._state == stream::state::draining) {
         // RFC 9112 §9.6: close in stages; half-close first, then read until the client
         // closes or the linger time is up.
@@ -497,6 +488,17 @@ void reactor::on_sent(stream& s, std::size_t bytes) {
         return;
     }
     s._handler->on_drained(s);
+}
+
+void reactor::release_idle_buffers(stream& s) {
+    // Nothing left to send: idle connections hold no buffer memory. (A TLS stream may
+    // still hold plaintext that cannot be encrypted before its handshake is done.)
+    if (s._sending.capacity() != 0) {
+        _buffers.give(std::move(s._sending));
+    }
+    if (s._out.capacity() != 0 && s._out.empty()) {
+        _buffers.give(std::move(s._out));
+    }
 }
 
 void reactor::operation_done(stream& s) {

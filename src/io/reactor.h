@@ -350,6 +350,7 @@ private:
     void receive_tls(stream& s, std::string_view ciphertext);
     bool start_tls(stream& s, const tls::context& context);
     void end_tls(stream& s);
+    void release_idle_buffers(stream& s);  // with nothing left to send
     void mark_dirty(stream& s);
     void flush_dirty();
     void begin_close(stream& s);
